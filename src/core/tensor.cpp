@@ -1,0 +1,254 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "core/half.h"
+
+namespace turbolm {
+
+const char* device_name(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
+
+Shape::Shape(std::initializer_list<int64_t> dims) {
+    for (int64_t d : dims) push_back(d);
+}
+
+void Shape::push_back(int64_t d) {
+    TURBOLM_CHECK(n_ < kMaxDims, "more than ", kMaxDims, " dimensions");
+    dims_[n_++] = d;
+}
+
+int64_t Shape::numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < n_; ++i) n *= dims_[i];
+    return n;
+}
+
+bool Shape::operator==(const Shape& o) const {
+    if (n_ != o.n_) return false;
+    for (int i = 0; i < n_; ++i)
+        if (dims_[i] != o.dims_[i]) return false;
+    return true;
+}
+
+std::string Shape::to_string() const {
+    std::ostringstream out;
+    out << '[';
+    for (int i = 0; i < n_; ++i) out << (i ? ", " : "") << dims_[i];
+    out << ']';
+    return out.str();
+}
+
+namespace {
+
+std::shared_ptr<Storage> allocate_cpu(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) throw std::bad_alloc();
+    auto st = std::make_shared<Storage>();
+    st->data = p;
+    st->bytes = bytes;
+    st->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    return st;
+}
+
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+    Tensor t;
+    t.dtype_ = dtype;
+    t.shape_ = shape;
+    t.init_contiguous_strides();
+    t.storage_ = allocate_cpu(t.nbytes());
+    return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+    Tensor t = empty(shape, dtype);
+    std::memset(t.raw_data(), 0, t.nbytes());
+    return t;
+}
+
+Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner, Device device) {
+    Tensor t;
+    t.dtype_ = dtype;
+    t.shape_ = shape;
+    t.init_contiguous_strides();
+    t.storage_ = std::make_shared<Storage>();
+    t.storage_->data = data;
+    t.storage_->bytes = t.nbytes();
+    t.storage_->device = device;
+    t.storage_->owner = std::move(owner);
+    return t;
+}
+
+void Tensor::init_contiguous_strides() {
+    int64_t s = 1;
+    for (int i = shape_.size() - 1; i >= 0; --i) {
+        strides_[i] = s;
+        s *= shape_[i];
+    }
+}
+
+int Tensor::norm_axis(int axis) const {
+    int a = axis < 0 ? axis + ndim() : axis;
+    TURBOLM_CHECK(a >= 0 && a < ndim(), "axis ", axis, " out of range for ", describe());
+    return a;
+}
+
+bool Tensor::is_contiguous() const {
+    int64_t s = 1;
+    for (int i = ndim() - 1; i >= 0; --i) {
+        if (shape_[i] != 1 && strides_[i] != s) return false;
+        s *= shape_[i];
+    }
+    return true;
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+    TURBOLM_CHECK(is_contiguous(), "view of a non-contiguous tensor ", describe());
+    Shape resolved = shape;
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < resolved.size(); ++i) {
+        if (resolved[i] == -1) {
+            TURBOLM_CHECK(infer < 0, "two -1 dims in view");
+            infer = i;
+        } else {
+            known *= resolved[i];
+        }
+    }
+    if (infer >= 0) resolved[infer] = known ? numel() / known : 0;
+    TURBOLM_CHECK(resolved.numel() == numel(), "view ", resolved.to_string(), " of ", describe());
+    Tensor t = *this;
+    t.shape_ = resolved;
+    t.init_contiguous_strides();
+    return t;
+}
+
+Tensor Tensor::slice(int axis, int64_t start, int64_t stop) const {
+    int a = norm_axis(axis);
+    TURBOLM_CHECK(0 <= start && start <= stop && stop <= shape_[a], "slice [", start, ", ", stop, ") of axis ", a,
+                  " of ", describe());
+    Tensor t = *this;
+    t.offset_bytes_ += size_t(start * strides_[a]) * dtype_size(dtype_);
+    t.shape_[a] = stop - start;
+    return t;
+}
+
+Tensor Tensor::select(int axis, int64_t index) const {
+    int a = norm_axis(axis);
+    TURBOLM_CHECK(0 <= index && index < shape_[a], "select ", index, " of axis ", a, " of ", describe());
+    Tensor t;
+    t.storage_ = storage_;
+    t.dtype_ = dtype_;
+    t.offset_bytes_ = offset_bytes_ + size_t(index * strides_[a]) * dtype_size(dtype_);
+    for (int i = 0; i < ndim(); ++i) {
+        if (i == a) continue;
+        t.strides_[t.shape_.size()] = strides_[i];
+        t.shape_.push_back(shape_[i]);
+    }
+    return t;
+}
+
+Tensor Tensor::transpose(int a, int b) const {
+    a = norm_axis(a);
+    b = norm_axis(b);
+    Tensor t = *this;
+    std::swap(t.shape_[a], t.shape_[b]);
+    std::swap(t.strides_[a], t.strides_[b]);
+    return t;
+}
+
+namespace {
+
+// Calls fn(dst_offset, src_offset) for every element, both in elements, walking src's logical order.
+template <typename Fn>
+void for_each_index(const Shape& shape, const int64_t* src_strides, Fn&& fn) {
+    int n = shape.size();
+    std::array<int64_t, Shape::kMaxDims> idx{};
+    int64_t total = shape.numel();
+    for (int64_t flat = 0; flat < total; ++flat) {
+        int64_t off = 0;
+        for (int i = 0; i < n; ++i) off += idx[i] * src_strides[i];
+        fn(flat, off);
+        for (int i = n - 1; i >= 0; --i) {
+            if (++idx[i] < shape[i]) break;
+            idx[i] = 0;
+        }
+    }
+}
+
+float load_float(const void* base, DType dt, int64_t i) {
+    switch (dt) {
+        case DType::kF32: return static_cast<const float*>(base)[i];
+        case DType::kF64: return float(static_cast<const double*>(base)[i]);
+        case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
+        case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
+        case DType::kF8E4M3: return f8e4m3_to_f32(static_cast<const uint8_t*>(base)[i]);
+        default: fail(StatusCode::kInternal, "not a float dtype: ", dtype_name(dt));
+    }
+}
+
+void store_float(void* base, DType dt, int64_t i, float v) {
+    switch (dt) {
+        case DType::kF32: static_cast<float*>(base)[i] = v; return;
+        case DType::kF64: static_cast<double*>(base)[i] = v; return;
+        case DType::kF16: static_cast<uint16_t*>(base)[i] = f32_to_f16(v); return;
+        case DType::kBF16: static_cast<uint16_t*>(base)[i] = f32_to_bf16(v); return;
+        default: fail(StatusCode::kInternal, "cannot store float into ", dtype_name(dt));
+    }
+}
+
+}  // namespace
+
+void Tensor::copy_from(const Tensor& src) {
+    TURBOLM_CHECK(device() == Device::kCpu && src.device() == Device::kCpu, "copy_from on device memory");
+    TURBOLM_CHECK(is_contiguous(), "copy into non-contiguous ", describe());
+    TURBOLM_CHECK(shape_ == src.shape_, "copy ", src.describe(), " into ", describe());
+    if (dtype_ == src.dtype_ && src.is_contiguous()) {
+        std::memcpy(raw_data(), src.raw_data(), nbytes());
+        return;
+    }
+    const size_t esize = dtype_size(dtype_);
+    if (dtype_ == src.dtype_) {
+        char* dst = static_cast<char*>(raw_data());
+        const char* s = static_cast<const char*>(src.raw_data());
+        for_each_index(shape_, src.strides_.data(),
+                       [&](int64_t d, int64_t o) { std::memcpy(dst + d * esize, s + o * esize, esize); });
+        return;
+    }
+    TURBOLM_CHECK(dtype_is_float(dtype_) && dtype_is_float(src.dtype_), "conversion ", src.describe(), " -> ",
+                  dtype_name(dtype_));
+    void* dst = raw_data();
+    const void* s = src.raw_data();
+    for_each_index(shape_, src.strides_.data(),
+                   [&](int64_t d, int64_t o) { store_float(dst, dtype_, d, load_float(s, src.dtype_, o)); });
+}
+
+Tensor Tensor::contiguous() const {
+    if (is_contiguous()) return *this;
+    Tensor t = empty(shape_, dtype_);
+    t.copy_from(*this);
+    return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+    Tensor t = empty(shape_, dtype);
+    t.copy_from(*this);
+    return t;
+}
+
+std::string Tensor::describe() const { return std::string(dtype_name(dtype_)) + shape_.to_string(); }
+
+float tensor_get_float(const Tensor& t, int64_t flat_index) {
+    int64_t off = 0, rem = flat_index;
+    for (int i = t.ndim() - 1; i >= 0; --i) {
+        off += (rem % t.size(i)) * t.stride(i);
+        rem /= t.size(i);
+    }
+    return load_float(t.raw_data(), t.dtype(), off);
+}
+
+}  // namespace turbolm
