@@ -161,6 +161,27 @@ Tensor Tensor::transpose(int a, int b) const {
     return t;
 }
 
+Tensor Tensor::unflatten(int axis, int64_t a, int64_t b) const {
+    int ax = norm_axis(axis);
+    TURBOLM_CHECK(a * b == shape_[ax], "unflatten ", shape_[ax], " into ", a, " x ", b);
+    Tensor t;
+    t.storage_ = storage_;
+    t.dtype_ = dtype_;
+    t.offset_bytes_ = offset_bytes_;
+    for (int i = 0; i < ndim(); ++i) {
+        if (i == ax) {
+            t.strides_[t.shape_.size()] = strides_[i] * b;
+            t.shape_.push_back(a);
+            t.strides_[t.shape_.size()] = strides_[i];
+            t.shape_.push_back(b);
+        } else {
+            t.strides_[t.shape_.size()] = strides_[i];
+            t.shape_.push_back(shape_[i]);
+        }
+    }
+    return t;
+}
+
 namespace {
 
 // Calls fn(dst_offset, src_offset) for every element, both in elements, walking src's logical order.
@@ -212,6 +233,18 @@ void Tensor::copy_from(const Tensor& src) {
         return;
     }
     const size_t esize = dtype_size(dtype_);
+    if (dtype_ == src.dtype_ && ndim() >= 2 && src.strides_[ndim() - 1] == 1) {
+        // Row by row: the common case of copying a strided slice of rows.
+        const int64_t cols = shape_[ndim() - 1];
+        const size_t row_bytes = size_t(cols) * esize;
+        char* dst = static_cast<char*>(raw_data());
+        const char* s = static_cast<const char*>(src.raw_data());
+        Shape outer(shape_.begin(), shape_.end() - 1);
+        for_each_index(outer, src.strides_.data(), [&](int64_t d, int64_t o) {
+            std::memcpy(dst + size_t(d) * row_bytes, s + size_t(o) * esize, row_bytes);
+        });
+        return;
+    }
     if (dtype_ == src.dtype_) {
         char* dst = static_cast<char*>(raw_data());
         const char* s = static_cast<const char*>(src.raw_data());

@@ -95,6 +95,9 @@ public:
     Tensor slice(int axis, int64_t start, int64_t stop) const;
     Tensor select(int axis, int64_t index) const;  // drops the axis
     Tensor transpose(int a, int b) const;
+    // Splits one axis of size a*b into two axes (a, b), keeping the other strides: [T, H*hd] -> [T, H, hd]
+    // works on a column slice of a wider buffer too.
+    Tensor unflatten(int axis, int64_t a, int64_t b) const;
 
     // Copies.
     Tensor contiguous() const;

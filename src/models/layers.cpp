@@ -1,0 +1,81 @@
+#include "models/layers.h"
+
+
+namespace turbolm {
+
+void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y) {
+    if (cfg.norm == NormKind::kRms) {
+        ops::rms_norm(x, n.w, cfg.norm_eps, y);
+    } else {
+        ops::layer_norm(x, n.w, n.b, cfg.norm_eps, y);
+    }
+}
+
+namespace {
+
+// residual += down(act(gate(x)) * up(x))
+void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const Tensor& x, Tensor& residual,
+                   ops::MatmulPrecision p) {
+    const int64_t T = x.size(0), n_ff = f.gate.out();
+    Tensor gate = Tensor::empty({T, n_ff}, DType::kF32);
+    Tensor up = Tensor::empty({T, n_ff}, DType::kF32);
+    ops::linear(x, f.gate.w, f.gate.b, gate, p);
+    ops::linear(x, f.up.w, f.up.b, up, p);
+    ops::act_mul(cfg.act, gate, up, gate);
+    ops::linear(gate, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
+}
+
+// residual += down(act(up(x)))
+void plain_forward(const ModelConfig& cfg, const PlainFfn& f, const Tensor& x, Tensor& residual,
+                   ops::MatmulPrecision p) {
+    Tensor h = Tensor::empty({x.size(0), f.up.out()}, DType::kF32);
+    ops::linear(x, f.up.w, f.up.b, h, p);
+    ops::act_inplace(cfg.act, h);
+    ops::linear(h, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
+}
+
+// Top-k routing as Mixtral does it: softmax over all experts, keep the k largest, renormalize, then
+// each expert runs once on the rows routed to it and its output is added with the row's weight.
+void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tensor& residual,
+                 ops::MatmulPrecision p) {
+    const int64_t T = x.size(0), E = cfg.n_expert, K = cfg.n_expert_used, D = x.size(1);
+    Tensor logits = Tensor::empty({T, E}, DType::kF32);
+    ops::linear(x, f.router.w, f.router.b, logits, p);
+    Tensor expert_ids = Tensor::empty({T, K}, DType::kI32);
+    Tensor expert_weights = Tensor::empty({T, K}, DType::kF32);
+    ops::moe_route(logits, K, cfg.moe_renormalize, expert_ids, expert_weights);
+    // Group the (row, weight) pairs by expert so that each expert's weights are read once.
+    std::vector<std::vector<int32_t>> rows(static_cast<size_t>(E));
+    std::vector<std::vector<float>> weights(static_cast<size_t>(E));
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t i = 0; i < K; ++i) {
+            const int32_t e = expert_ids.row<int32_t>(t)[i];
+            rows[size_t(e)].push_back(int32_t(t));
+            weights[size_t(e)].push_back(expert_weights.row<float>(t)[i]);
+        }
+    }
+    for (int64_t e = 0; e < E; ++e) {
+        const int64_t n = int64_t(rows[size_t(e)].size());
+        if (n == 0) continue;
+        Tensor idx = Tensor::wrap(rows[size_t(e)].data(), {n}, DType::kI32, nullptr);
+        Tensor w = Tensor::wrap(weights[size_t(e)].data(), {n}, DType::kF32, nullptr);
+        Tensor xin = Tensor::empty({n, D}, DType::kF32);
+        ops::gather_rows(x, idx, xin);
+        Tensor out = Tensor::zeros({n, D}, DType::kF32);
+        gated_forward(cfg, f.experts[size_t(e)], xin, out, p);
+        ops::scatter_add_rows(out, idx, w, residual);
+    }
+}
+
+}  // namespace
+
+void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
+                 ops::MatmulPrecision precision) {
+    switch (cfg.ffn) {
+        case FfnKind::kGated: return gated_forward(cfg, lw.gated, x, residual, precision);
+        case FfnKind::kPlain: return plain_forward(cfg, lw.plain, x, residual, precision);
+        case FfnKind::kMoe: return moe_forward(cfg, lw.moe, x, residual, precision);
+    }
+}
+
+}  // namespace turbolm

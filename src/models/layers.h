@@ -1,0 +1,69 @@
+// Weights of the building blocks every architecture is made of, and the forward pass of each
+// block written in ops only. Architecture files load these; transformer.cpp runs them.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+#include "models/model_config.h"
+#include "ops/ops.h"
+
+namespace turbolm {
+
+struct Linear {
+    Tensor w;  // [out, in], stored dtype
+    Tensor b;  // f32 [out] or undefined
+    int64_t out() const { return w.size(0); }
+};
+
+struct Norm {
+    Tensor w;  // f32 [n]
+    Tensor b;  // f32 [n], LayerNorm only (may be undefined)
+};
+
+struct AttentionWeights {
+    // Either one fused projection with rows [q (n_head*hd); k (n_head_kv*hd); v (n_head_kv*hd)] or three.
+    Linear qkv;
+    Linear q, k, v;
+    Linear o;
+    Norm q_norm, k_norm;  // Qwen3: per-head RMSNorm scales [head_dim]
+    bool fused() const { return qkv.w.defined(); }
+};
+
+struct GatedFfn {
+    Linear gate, up, down;
+};
+
+struct PlainFfn {
+    Linear up, down;
+};
+
+struct MoeFfn {
+    Linear router;  // [n_expert, n_embd]
+    std::vector<GatedFfn> experts;
+};
+
+struct LayerWeights {
+    Norm attn_norm;
+    Norm mlp_norm;  // sequential blocks and two-norm parallel blocks
+    AttentionWeights attn;
+    GatedFfn gated;
+    PlainFfn plain;
+    MoeFfn moe;
+};
+
+// Everything a forward pass needs besides the layers.
+struct ModelWeights {
+    Tensor tok_embd;  // [n_vocab, n_embd], stored dtype
+    Tensor pos_embd;  // [n_ctx_train, n_embd] for learned positions, else undefined
+    std::vector<LayerWeights> layers;
+    Norm final_norm;
+    Linear lm_head;  // w aliases tok_embd when embeddings are tied
+};
+
+// Block forwards. x: f32 [T, n_embd]; results are written to `out` ([T, n_embd]) or added into it.
+void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
+void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
+                 ops::MatmulPrecision precision);
+
+}  // namespace turbolm

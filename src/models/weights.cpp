@@ -1,0 +1,84 @@
+#include "models/weights.h"
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "core/half.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+
+namespace turbolm {
+
+Tensor CheckpointWeights::get(const std::string& name, const Shape& shape, WeightKind kind) const {
+    if (!ckpt_.has(name))
+        fail(StatusCode::kNotFound, ckpt_.dir().string(), ": tensor '", name, "' is missing from the checkpoint");
+    Tensor t = ckpt_.get(name);
+    const std::string file = ckpt_.file_of(name);
+    if (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16)
+        fail(StatusCode::kInvalidArgument, file, ": tensor '", name, "' has dtype ", dtype_name(t.dtype()),
+             "; expected a float tensor (f32, bf16 or f16)");
+    if (t.shape() != shape)
+        fail(StatusCode::kInvalidArgument, file, ": tensor '", name, "' has shape ", t.shape().to_string(),
+             " but the config implies ", shape.to_string());
+    return t;
+}
+
+Tensor RandomWeights::get(const std::string& name, const Shape& shape, WeightKind kind) const {
+    const DType dt = (kind == WeightKind::kMatrix || kind == WeightKind::kEmbedding) ? dtype_ : DType::kF32;
+    Tensor t = Tensor::empty(shape, dt);
+    const int64_t n = t.numel();
+    if (kind == WeightKind::kNormScale || kind == WeightKind::kNormBias || kind == WeightKind::kBias) {
+        float* p = t.data<float>();
+        for (int64_t i = 0; i < n; ++i) p[i] = kind == WeightKind::kNormScale ? 1.0f : 0.0f;
+        return t;
+    }
+    const int64_t fan_in = shape[shape.size() - 1];
+    // Uniform on [-a, a] has variance a^2 / 3; embeddings get unit variance like a trained table's scale.
+    const float a = kind == WeightKind::kEmbedding ? 1.7320508f : std::sqrt(3.0f / float(fan_in));
+    const uint64_t name_seed = seed_ ^ std::hash<std::string>{}(name);
+    constexpr int64_t kChunk = 1 << 16;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    parallel_for(chunks, 4, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            Rng rng(name_seed + uint64_t(c) * 0x9e3779b97f4a7c15ull);
+            const int64_t end = std::min(n, (c + 1) * kChunk);
+            for (int64_t i = c * kChunk; i < end; ++i) {
+                const float v = a * rng.uniform_pm1();
+                switch (dt) {
+                    case DType::kF32: t.data<float>()[i] = v; break;
+                    case DType::kBF16: t.data<uint16_t>()[i] = f32_to_bf16(v); break;
+                    case DType::kF16: t.data<uint16_t>()[i] = f32_to_f16(v); break;
+                    default: TURBOLM_CHECK(false, "random weights of ", dtype_name(dt));
+                }
+            }
+        }
+    });
+    return t;
+}
+
+Tensor load_matrix(const WeightSource& src, const std::string& name, const Shape& shape, WeightKind kind) {
+    return src.get(name, shape, kind);
+}
+
+Tensor gather_weight_rows(const Tensor& w, const std::vector<int64_t>& rows) {
+    TURBOLM_CHECK(w.ndim() <= 2 && w.is_contiguous(), "gather_weight_rows of ", w.describe());
+    const int64_t cols = w.ndim() == 2 ? w.size(1) : 1;
+    Shape shape = w.ndim() == 2 ? Shape{int64_t(rows.size()), cols} : Shape{int64_t(rows.size())};
+    Tensor out = Tensor::empty(shape, w.dtype());
+    const size_t row_bytes = size_t(cols) * dtype_size(w.dtype());
+    const char* src = static_cast<const char*>(w.raw_data());
+    char* dst = static_cast<char*>(out.raw_data());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        TURBOLM_CHECK(rows[i] >= 0 && rows[i] < w.size(0), "row ", rows[i], " of ", w.describe());
+        std::memcpy(dst + i * row_bytes, src + size_t(rows[i]) * row_bytes, row_bytes);
+    }
+    return out;
+}
+
+Tensor load_vector(const WeightSource& src, const std::string& name, int64_t n, WeightKind kind) {
+    Tensor t = src.get(name, {n}, kind);
+    return t.dtype() == DType::kF32 ? t : t.to(DType::kF32);
+}
+
+}  // namespace turbolm

@@ -1,0 +1,61 @@
+// Where a model's weights come from: a checkpoint on disk, or random values of the right shapes
+// (--dummy-weights, for benchmarking real model shapes without real weights). Every tensor is
+// checked against the shape the config implies; a mismatch names the file and tensor.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/checkpoint.h"
+
+namespace turbolm {
+
+enum class WeightKind : uint8_t { kMatrix, kEmbedding, kNormScale, kNormBias, kBias };
+
+class WeightSource {
+public:
+    virtual ~WeightSource() = default;
+    virtual bool has(const std::string& name) const = 0;
+    // A float tensor of exactly `shape`, in its stored dtype (f32, bf16 or f16); zero-copy where possible.
+    virtual Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const = 0;
+    virtual std::string describe() const = 0;
+};
+
+class CheckpointWeights final : public WeightSource {
+public:
+    explicit CheckpointWeights(Checkpoint ckpt) : ckpt_(std::move(ckpt)) {}
+    bool has(const std::string& name) const override { return ckpt_.has(name); }
+    Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const override;
+    std::string describe() const override { return ckpt_.dir().string(); }
+
+private:
+    Checkpoint ckpt_;
+};
+
+// Deterministic random weights: matrices uniform with variance 1/fan_in (so activations keep their
+// scale through the layers), norm scales 1, biases 0.
+class RandomWeights final : public WeightSource {
+public:
+    RandomWeights(DType dtype, uint64_t seed) : dtype_(dtype), seed_(seed) {}
+    bool has(const std::string& name) const override { return true; }
+    Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const override;
+    std::string describe() const override { return "random weights"; }
+
+private:
+    DType dtype_;
+    uint64_t seed_;
+};
+
+// Helpers the architectures use.
+// A matrix or embedding kept in its stored dtype.
+Tensor load_matrix(const WeightSource& src, const std::string& name, const Shape& shape,
+                   WeightKind kind = WeightKind::kMatrix);
+// A copy of w [rows, cols] whose row i is w's row rows[i], in w's dtype (for fused projections whose
+// heads are interleaved on disk).
+Tensor gather_weight_rows(const Tensor& w, const std::vector<int64_t>& rows);
+// A small vector (norm scale/bias, linear bias) converted to f32.
+Tensor load_vector(const WeightSource& src, const std::string& name, int64_t n, WeightKind kind);
+
+}  // namespace turbolm

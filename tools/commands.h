@@ -1,0 +1,20 @@
+// The subcommand interface: each declares its flags on a CLI11 sub-app and runs after parsing.
+#pragma once
+
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+namespace turbolm::cli {
+
+class Command {
+public:
+    virtual ~Command() = default;
+    virtual CLI::App* add_to(CLI::App& app) = 0;
+    virtual int run() = 0;  // process exit code
+};
+
+std::unique_ptr<Command> make_generate_command();
+std::unique_ptr<Command> make_inspect_command();
+
+}  // namespace turbolm::cli
