@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs turbolm. With no arguments it starts the default job.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install-deps.sh
+scripts/build.sh turbolm
+if [ $# -eq 0 ]; then
+    set -- generate --model tests/fixtures/hf-tiny/llama-gqa --prompt-ids 1,2,3 -n 16
+fi
+exec "${TURBOLM_BUILD_DIR:-build}/turbolm" "$@"
