@@ -1,0 +1,78 @@
+// The turbolm command as a user runs it: output, exit codes and error messages.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/temp_dir.h"
+#include "support/test_paths.h"
+
+namespace turbolm {
+namespace {
+
+std::string model_dir() { return (test::fixtures_dir() / "hf-tiny" / "llama-gqa").string(); }
+
+int turbolm(const std::string& args, std::string* out) {
+    return test::run_command(test::turbolm_binary().string() + " " + args, out);
+}
+
+TEST(Cli, GenerateMatchesTheGoldenGreedyContinuation) {
+    std::string out;
+    // Prompt 1 of the llama-gqa goldens and HF's 16 greedy tokens after it.
+    ASSERT_EQ(turbolm("generate --model " + model_dir() +
+                          " --prompt-ids 162,289,318,293,273,314 -n 4 --temperature 0 --json 2>/dev/null",
+                      &out),
+              0)
+        << out;
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["tokens"], nlohmann::json::parse("[27, 118, 438, 276]"));
+    EXPECT_EQ(j["finish_reason"], "length");
+    EXPECT_GT(j["prefill_tokens_per_second"].get<double>(), 0.0);
+}
+
+TEST(Cli, SameSeedSameSample) {
+    std::string a, b, c;
+    const std::string cmd = "generate --model " + model_dir() + " --prompt-ids 5,6,7 -n 12 --temperature 1.0 --top-p 0.95 ";
+    ASSERT_EQ(turbolm(cmd + "--seed 42 --json", &a), 0) << a;
+    ASSERT_EQ(turbolm(cmd + "--seed 42 --json", &b), 0) << b;
+    ASSERT_EQ(turbolm(cmd + "--seed 43 --json", &c), 0) << c;
+    EXPECT_EQ(nlohmann::json::parse(a)["tokens"], nlohmann::json::parse(b)["tokens"]);
+    EXPECT_NE(nlohmann::json::parse(a)["tokens"], nlohmann::json::parse(c)["tokens"]);
+}
+
+TEST(Cli, BadInputsFailWithAMessage) {
+    std::string out;
+    EXPECT_EQ(turbolm("generate --model " + model_dir() + " --prompt-ids 1,x,3", &out), 2);
+    EXPECT_NE(out.find("'x' is not a token id"), std::string::npos) << out;
+    EXPECT_EQ(turbolm("generate --model " + model_dir() + " --prompt-ids 1,99999", &out), 1);
+    EXPECT_NE(out.find("outside the vocabulary"), std::string::npos) << out;
+    EXPECT_EQ(turbolm("generate --model " + model_dir() + " --prompt-ids 1 --top-p 0", &out), 2);
+    EXPECT_NE(out.find("top_p"), std::string::npos) << out;
+    EXPECT_NE(turbolm("generate --model /nonexistent --prompt-ids 1", &out), 0);
+    EXPECT_NE(out.find("/nonexistent"), std::string::npos) << out;
+    EXPECT_NE(turbolm("generate --prompt-ids 1", &out), 0);  // --model is required
+}
+
+TEST(Cli, InspectDescribesTheModel) {
+    std::string out;
+    ASSERT_EQ(turbolm("inspect --json " + model_dir(), &out), 0) << out;
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["architecture"], "LlamaForCausalLM");
+    // embed 512x64 + lm_head 512x64 + 3 layers x (attn 64*64*2 + 64*32*2 + mlp 3*64*160 + 2 norms) + norm
+    const int64_t per_layer = 64 * 64 * 2 + 32 * 64 * 2 + 3 * 64 * 160 + 2 * 64;
+    EXPECT_EQ(j["parameters"].get<int64_t>(), 2 * 512 * 64 + 3 * per_layer + 64);
+    EXPECT_EQ(j["kv_cache_bytes_per_token_f32"].get<int64_t>(), 3 * 2 * 2 * 16 * 4);
+    EXPECT_EQ(j["dtypes"]["f32"].get<int64_t>(), 3 * 9 + 3);
+}
+
+TEST(Cli, DummyWeightsNeedOnlyAConfig) {
+    test::TempDir dir;
+    std::filesystem::copy_file(test::fixtures_dir() / "hf-tiny" / "qwen2-qkv-bias" / "config.json",
+                               dir.path() / "config.json");
+    std::string out;
+    ASSERT_EQ(turbolm("generate --dummy-weights --model " + dir.path().string() + " --prompt-ids 1,2 -n 3 --json", &out),
+              0)
+        << out;
+    EXPECT_EQ(nlohmann::json::parse(out)["tokens"].size(), 3u);
+}
+
+}  // namespace
+}  // namespace turbolm
