@@ -26,8 +26,11 @@ struct Case {
 std::vector<Case> cases() {
     std::vector<Case> out;
     for (const char* name : {"llama-gqa", "llama3-rope-scaled-tied", "mistral-sliding-window", "qwen2-qkv-bias",
-                             "qwen3-qk-norm", "gpt2", "falcon-mqa", "mixtral-moe"})
+                             "qwen3-qk-norm", "gpt2", "falcon-mqa", "mixtral-moe", "llama-rope-linear-bias",
+                             "llama-rope-dynamic", "llama-rope-yarn", "falcon-new-arch", "falcon-mha-sequential"})
         out.push_back({name, test::fixtures_dir() / "hf-tiny" / name});
+    // The demo model trained by the project (tools/train_demo_model.py), with goldens from HF.
+    out.push_back({"demo", test::source_dir() / "models" / "demo"});
     // A real trained model; third-party weights, read in place and never copied.
     out.push_back({"stories260K", test::shared_dir() / "fixtures" / "llama2c-hf" / "stories260K"});
     return out;
@@ -97,6 +100,9 @@ TEST_P(HfGolden, GreedyDecodeThroughKvCache) {
 
 // Decoding one token at a time through the cache must give what one pass over the whole sequence gives.
 TEST_P(HfGolden, CachedDecodeMatchesFullRecompute) {
+    // Dynamic NTK rope rescales frequencies with the sequence length, so keys cached at a shorter length
+    // legitimately differ from a recompute (HF's cache behaves the same; its goldens follow the cache).
+    if (model_->config().rope.type == "dynamic") GTEST_SKIP() << "dynamic rope depends on the decode path";
     const auto& g = goldens_.back();
     std::vector<int32_t> seq = g.ids;
     seq.insert(seq.end(), g.greedy.begin(), g.greedy.end());
