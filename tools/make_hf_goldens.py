@@ -25,12 +25,24 @@ PROMPT_LENGTHS = (1, 6, 23, 40)
 NEW_TOKENS = 16
 
 
-def llama(**overrides):
+def with_rope(config, rope):
+    """Sets rope scaling in whichever layout this transformers version uses (5.x rope_parameters, 4.x rope_scaling)."""
+    if getattr(config, "rope_parameters", None) is not None:
+        params = dict(config.rope_parameters)
+        params.update(rope)
+        config.rope_parameters = params
+    else:
+        config.rope_scaling = rope
+    return config
+
+
+def llama(rope=None, **overrides):
     base = dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, head_dim=16, max_position_embeddings=256, rms_norm_eps=1e-5,
                 tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
     base.update(overrides)
-    return LlamaConfig(**base)
+    config = LlamaConfig(**base)
+    return with_rope(config, rope) if rope else config
 
 
 def falcon(**overrides):
@@ -43,13 +55,13 @@ def falcon(**overrides):
 # name -> (config, stored dtype, whether greedy decoding must use the KV cache)
 FIXTURES = {
     # Linear rope scaling plus the attention and MLP biases Llama configs may switch on.
-    "llama-rope-linear-bias": (lambda: llama(rope_scaling={"rope_type": "linear", "factor": 4.0},
+    "llama-rope-linear-bias": (lambda: llama(rope={"rope_type": "linear", "factor": 4.0},
                                              attention_bias=True, mlp_bias=True), torch.float32, False),
     # Dynamic NTK scaling engages past max_position_embeddings (32): prompts of 40 tokens cross it. HF
     # recomputes frequencies from the current length, so its cached decode is the reference.
     "llama-rope-dynamic": (lambda: llama(max_position_embeddings=32,
-                                         rope_scaling={"rope_type": "dynamic", "factor": 2.0}), torch.float32, True),
-    "llama-rope-yarn": (lambda: llama(max_position_embeddings=128, rope_scaling={
+                                         rope={"rope_type": "dynamic", "factor": 2.0}), torch.float32, True),
+    "llama-rope-yarn": (lambda: llama(max_position_embeddings=128, rope={
         "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}), torch.bfloat16, False),
     # Falcon-40B/180B layout: grouped kv heads interleaved with their queries, separate attention and MLP norms.
     "falcon-new-arch": (lambda: falcon(new_decoder_architecture=True, num_kv_heads=2, parallel_attn=True,
@@ -106,7 +118,7 @@ def make_fixture(name, out_dir, seed):
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").to(torch.float64)
     scale_weights(model, generator)
     path = os.path.join(out_dir, name)
-    model.to(dtype).save_pretrained(path, safe_serialization=True)
+    model.to(dtype).save_pretrained(path)
     # Goldens from the weights exactly as stored, computed in float64.
     ref = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float64, attn_implementation="eager").eval()
     tensors, prompts = {}, []
@@ -126,7 +138,7 @@ def make_fixture(name, out_dir, seed):
     meta = {"prompts": prompts,
             "computed_in": f"float64, HF transformers {transformers.__version__} eager attention, " +
                            ("greedy steps through HF's KV cache" if cached else "full recompute per step (no KV cache)"),
-            "architecture": config.architectures[0] if config.architectures else type(ref).__name__,
+            "architecture": type(ref).__name__,
             "saved_dtype": str(dtype), "seed": seed}
     with open(os.path.join(path, "golden.json"), "w") as f:
         json.dump(meta, f, indent=1)
