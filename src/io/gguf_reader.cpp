@@ -17,28 +17,36 @@ size_t scalar_size(GgufType type) {
     switch (type) {
         case GgufType::kUint8:
         case GgufType::kInt8:
-        case GgufType::kBool: return 1;
+        case GgufType::kBool:
+            return 1;
         case GgufType::kUint16:
-        case GgufType::kInt16: return 2;
+        case GgufType::kInt16:
+            return 2;
         case GgufType::kUint32:
         case GgufType::kInt32:
-        case GgufType::kFloat32: return 4;
+        case GgufType::kFloat32:
+            return 4;
         case GgufType::kUint64:
         case GgufType::kInt64:
-        case GgufType::kFloat64: return 8;
-        default: return 0;
+        case GgufType::kFloat64:
+            return 8;
+        default:
+            return 0;
     }
 }
 
-bool is_known_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kFloat64); }
+bool is_known_type(uint32_t t) {
+    return t <= static_cast<uint32_t>(GgufType::kFloat64);
+}
 
 // Buffered little-endian reader that knows the file size, so that every length read from the file
 // is checked against what is left before anything is allocated for it.
 class Reader {
-public:
+  public:
     explicit Reader(const std::filesystem::path& path) : path_(path) {
         std::error_code ec;
-        if (!std::filesystem::is_regular_file(path, ec)) fail(StatusCode::kNotFound, path.string(), ": no such GGUF file");
+        if (!std::filesystem::is_regular_file(path, ec))
+            fail(StatusCode::kNotFound, path.string(), ": no such GGUF file");
         size_ = std::filesystem::file_size(path, ec);
         if (ec) fail(StatusCode::kNotFound, path.string(), ": cannot stat: ", ec.message());
         file_.reset(std::fopen(path.c_str(), "rb"));
@@ -83,7 +91,7 @@ public:
         return s;
     }
 
-private:
+  private:
     struct Closer {
         void operator()(FILE* f) const { std::fclose(f); }
     };
@@ -110,36 +118,50 @@ GgufValue read_array(Reader& in, bool wide, uint32_t depth) {
         in.read(array.numbers.data(), array.numbers.size(), "array data");
     } else if (array.element_type == GgufType::kString) {
         // Each string takes at least its length field.
-        if (array.size > in.remaining() / (wide ? 8 : 4)) in.corrupt(str_cat("array of ", array.size, " strings exceeds the file"));
+        if (array.size > in.remaining() / (wide ? 8 : 4))
+            in.corrupt(str_cat("array of ", array.size, " strings exceeds the file"));
         array.strings.reserve(array.size);
         for (uint64_t i = 0; i < array.size; ++i) array.strings.push_back(in.string(wide, "array string"));
     } else {
         if (array.size > in.remaining() / 12) in.corrupt(str_cat("array of ", array.size, " arrays exceeds the file"));
         array.arrays.reserve(array.size);
-        for (uint64_t i = 0; i < array.size; ++i) array.arrays.push_back(read_value(in, array.element_type, wide, depth + 1));
+        for (uint64_t i = 0; i < array.size; ++i)
+            array.arrays.push_back(read_value(in, array.element_type, wide, depth + 1));
     }
     return GgufValue(GgufType::kArray, std::move(array));
 }
 
 GgufValue read_value(Reader& in, GgufType type, bool wide, uint32_t depth) {
     switch (type) {
-        case GgufType::kUint8: return {type, uint64_t{in.pod<uint8_t>("uint8 value")}};
-        case GgufType::kUint16: return {type, uint64_t{in.pod<uint16_t>("uint16 value")}};
-        case GgufType::kUint32: return {type, uint64_t{in.pod<uint32_t>("uint32 value")}};
-        case GgufType::kUint64: return {type, in.pod<uint64_t>("uint64 value")};
-        case GgufType::kInt8: return {type, int64_t{in.pod<int8_t>("int8 value")}};
-        case GgufType::kInt16: return {type, int64_t{in.pod<int16_t>("int16 value")}};
-        case GgufType::kInt32: return {type, int64_t{in.pod<int32_t>("int32 value")}};
-        case GgufType::kInt64: return {type, in.pod<int64_t>("int64 value")};
-        case GgufType::kFloat32: return {type, double{in.pod<float>("float32 value")}};
-        case GgufType::kFloat64: return {type, in.pod<double>("float64 value")};
+        case GgufType::kUint8:
+            return {type, uint64_t{in.pod<uint8_t>("uint8 value")}};
+        case GgufType::kUint16:
+            return {type, uint64_t{in.pod<uint16_t>("uint16 value")}};
+        case GgufType::kUint32:
+            return {type, uint64_t{in.pod<uint32_t>("uint32 value")}};
+        case GgufType::kUint64:
+            return {type, in.pod<uint64_t>("uint64 value")};
+        case GgufType::kInt8:
+            return {type, int64_t{in.pod<int8_t>("int8 value")}};
+        case GgufType::kInt16:
+            return {type, int64_t{in.pod<int16_t>("int16 value")}};
+        case GgufType::kInt32:
+            return {type, int64_t{in.pod<int32_t>("int32 value")}};
+        case GgufType::kInt64:
+            return {type, in.pod<int64_t>("int64 value")};
+        case GgufType::kFloat32:
+            return {type, double{in.pod<float>("float32 value")}};
+        case GgufType::kFloat64:
+            return {type, in.pod<double>("float64 value")};
         case GgufType::kBool: {
             uint8_t b = in.pod<uint8_t>("bool value");
             if (b > 1) in.corrupt(str_cat("bool value ", int{b}, " is neither 0 nor 1"));
             return {type, b != 0};
         }
-        case GgufType::kString: return {type, in.string(wide, "string value")};
-        case GgufType::kArray: return read_array(in, wide, depth);
+        case GgufType::kString:
+            return {type, in.string(wide, "string value")};
+        case GgufType::kArray:
+            return read_array(in, wide, depth);
     }
     in.corrupt(str_cat("unknown value type ", static_cast<uint32_t>(type)));
 }
@@ -157,21 +179,50 @@ T load_le(const uint8_t* p) {
 
 }  // namespace
 
+uint64_t ggml_type_nbytes(uint32_t type, uint64_t elements) {
+    struct Layout {
+        uint32_t type, block, bytes;
+    };
+    // ggml's block layouts (elements per block, bytes per block) for the common types.
+    static const Layout kLayouts[] = {
+        {0, 1, 4},   {1, 1, 2},     {2, 32, 18},    {3, 32, 20},    {6, 32, 22},    {7, 32, 24},    {8, 32, 34},
+        {9, 32, 36}, {10, 256, 84}, {11, 256, 110}, {12, 256, 144}, {13, 256, 176}, {14, 256, 210}, {15, 256, 292},
+        {24, 1, 1},  {25, 1, 2},    {26, 1, 4},     {27, 1, 8},     {28, 1, 8},     {30, 1, 2},
+    };
+    for (const Layout& l : kLayouts) {
+        if (l.type == type) return elements % l.block == 0 ? elements / l.block * l.bytes : 0;
+    }
+    return 0;
+}
+
 const char* gguf_type_name(GgufType type) {
     switch (type) {
-        case GgufType::kUint8: return "uint8";
-        case GgufType::kInt8: return "int8";
-        case GgufType::kUint16: return "uint16";
-        case GgufType::kInt16: return "int16";
-        case GgufType::kUint32: return "uint32";
-        case GgufType::kInt32: return "int32";
-        case GgufType::kFloat32: return "float32";
-        case GgufType::kBool: return "bool";
-        case GgufType::kString: return "string";
-        case GgufType::kArray: return "array";
-        case GgufType::kUint64: return "uint64";
-        case GgufType::kInt64: return "int64";
-        case GgufType::kFloat64: return "float64";
+        case GgufType::kUint8:
+            return "uint8";
+        case GgufType::kInt8:
+            return "int8";
+        case GgufType::kUint16:
+            return "uint16";
+        case GgufType::kInt16:
+            return "int16";
+        case GgufType::kUint32:
+            return "uint32";
+        case GgufType::kInt32:
+            return "int32";
+        case GgufType::kFloat32:
+            return "float32";
+        case GgufType::kBool:
+            return "bool";
+        case GgufType::kString:
+            return "string";
+        case GgufType::kArray:
+            return "array";
+        case GgufType::kUint64:
+            return "uint64";
+        case GgufType::kInt64:
+            return "int64";
+        case GgufType::kFloat64:
+            return "float64";
     }
     return "unknown";
 }
@@ -180,7 +231,9 @@ bool GgufValue::is_integer() const {
     return std::holds_alternative<uint64_t>(data_) || std::holds_alternative<int64_t>(data_);
 }
 
-bool GgufValue::is_number() const { return is_integer() || std::holds_alternative<double>(data_); }
+bool GgufValue::is_number() const {
+    return is_integer() || std::holds_alternative<double>(data_);
+}
 
 int64_t GgufValue::as_int() const {
     if (auto* u = std::get_if<uint64_t>(&data_)) return static_cast<int64_t>(*u);
@@ -224,15 +277,32 @@ std::vector<int64_t> GgufValue::to_ints() const {
     for (uint64_t i = 0; i < a.size; ++i) {
         switch (a.element_type) {
             case GgufType::kUint8:
-            case GgufType::kBool: out[i] = p[i]; break;
-            case GgufType::kInt8: out[i] = load_le<int8_t>(p + i); break;
-            case GgufType::kUint16: out[i] = load_le<uint16_t>(p + 2 * i); break;
-            case GgufType::kInt16: out[i] = load_le<int16_t>(p + 2 * i); break;
-            case GgufType::kUint32: out[i] = load_le<uint32_t>(p + 4 * i); break;
-            case GgufType::kInt32: out[i] = load_le<int32_t>(p + 4 * i); break;
-            case GgufType::kUint64: out[i] = static_cast<int64_t>(load_le<uint64_t>(p + 8 * i)); break;
-            case GgufType::kInt64: out[i] = load_le<int64_t>(p + 8 * i); break;
-            default: wrong_type("an array of integers", a.element_type);
+            case GgufType::kBool:
+                out[i] = p[i];
+                break;
+            case GgufType::kInt8:
+                out[i] = load_le<int8_t>(p + i);
+                break;
+            case GgufType::kUint16:
+                out[i] = load_le<uint16_t>(p + 2 * i);
+                break;
+            case GgufType::kInt16:
+                out[i] = load_le<int16_t>(p + 2 * i);
+                break;
+            case GgufType::kUint32:
+                out[i] = load_le<uint32_t>(p + 4 * i);
+                break;
+            case GgufType::kInt32:
+                out[i] = load_le<int32_t>(p + 4 * i);
+                break;
+            case GgufType::kUint64:
+                out[i] = static_cast<int64_t>(load_le<uint64_t>(p + 8 * i));
+                break;
+            case GgufType::kInt64:
+                out[i] = load_le<int64_t>(p + 8 * i);
+                break;
+            default:
+                wrong_type("an array of integers", a.element_type);
         }
     }
     return out;
@@ -301,6 +371,9 @@ GgufReader GgufReader::open(const std::filesystem::path& path) {
         for (uint32_t d = 0; d < n_dims; ++d) t.dims.push_back(in.length(wide, "tensor dimension"));
         t.ggml_type = in.pod<uint32_t>("tensor type");
         t.offset = in.pod<uint64_t>("tensor offset");
+        uint64_t elements = 1;
+        for (uint64_t d : t.dims) elements = d != 0 && elements > UINT64_MAX / d ? 0 : elements * d;
+        t.nbytes = ggml_type_nbytes(t.ggml_type, elements);
         if (t.offset % r.alignment_ != 0) {
             in.corrupt(str_cat("tensor '", t.name, "' offset ", t.offset, " is not aligned to ", r.alignment_));
         }
@@ -308,8 +381,12 @@ GgufReader GgufReader::open(const std::filesystem::path& path) {
     }
     uint64_t a = r.alignment_;
     r.data_offset_ = (in.offset() + a - 1) / a * a;
-    if (n_tensors > 0 && r.data_offset_ > r.file_size_) {
-        in.corrupt(str_cat("tensor data would start at byte ", r.data_offset_, ", past the end of the file"));
+    for (const GgufTensorInfo& t : r.tensors_) {
+        uint64_t end = r.data_offset_ + t.offset + t.nbytes;
+        if (end > r.file_size_ || end < r.data_offset_) {
+            fail(StatusCode::kDataLoss, path.string(), ": truncated GGUF: tensor '", t.name, "' needs bytes up to ",
+                 end, " but the file has ", r.file_size_);
+        }
     }
     return r;
 }

@@ -38,7 +38,7 @@ const char* gguf_type_name(GgufType type);
 // One metadata value. Scalars keep their declared type; numeric arrays keep their elements'
 // little-endian bytes so that a 150k-entry score table costs one allocation.
 class GgufValue {
-public:
+  public:
     struct Array {
         GgufType element_type = GgufType::kUint8;
         uint64_t size = 0;
@@ -57,7 +57,7 @@ public:
     bool is_number() const;
 
     // Scalar access; each throws kInvalidArgument when the value has another type.
-    int64_t as_int() const;  // any integer type (and bool)
+    int64_t as_int() const;    // any integer type (and bool)
     double as_double() const;  // any numeric type
     bool as_bool() const;      // bool or integer
     const std::string& as_string() const;
@@ -70,7 +70,7 @@ public:
     std::vector<int64_t> to_ints() const;                // array of integers (or bools)
     std::vector<float> to_floats() const;                // array of numbers
 
-private:
+  private:
     GgufType type_ = GgufType::kUint8;
     std::variant<uint64_t, int64_t, double, bool, std::string, Array> data_;
 };
@@ -80,10 +80,14 @@ struct GgufTensorInfo {
     std::vector<uint64_t> dims;  // GGUF order: dims[0] is the fastest-varying
     uint32_t ggml_type = 0;
     uint64_t offset = 0;  // from data_offset()
+    uint64_t nbytes = 0;  // size of the data for the ggml types the reader knows; 0 for others
 };
 
+// Bytes of a tensor of `elements` values of ggml type `type`; 0 when the type is unknown here.
+uint64_t ggml_type_nbytes(uint32_t type, uint64_t elements);
+
 class GgufReader {
-public:
+  public:
     // Reads the header, all metadata and the tensor infos of `path`.
     static GgufReader open(const std::filesystem::path& path);
 
@@ -106,7 +110,7 @@ public:
 
     const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
 
-private:
+  private:
     std::filesystem::path path_;
     uint32_t version_ = 0;
     uint64_t file_size_ = 0;

@@ -21,6 +21,7 @@ constexpr float kMarginFloor = 1e-3f;
 struct Case {
     std::string name;
     std::filesystem::path dir;
+    friend void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 };
 
 std::vector<Case> cases() {
