@@ -9,7 +9,7 @@
 #                      <shared>/assets/gpt2-tokenizer and <shared>/assets/llama3-tokenizer, where
 #                      <shared> is ./shared or ../shared
 #   --text             default bench/tokenizer/data/mixed_1mb.txt (make_mixed_text.sh regenerates it)
-#   --bin              a built turbolm_tokenizer_speed; default: build it in build-bench/
+#   --bin              a built turbolm_tokenizer_speed; default: build it with scripts/build.sh
 #   --out              default $OUT/tokenizer_speed.json when $OUT is set, else tokenizer_speed.json
 # Needs python3 with `tokenizers` installed; the machine's CPU only, no GPU.
 set -euo pipefail
@@ -37,42 +37,8 @@ done
 for p in "$gpt2" "$llama3" "$text"; do [ -e "$p" ] || { echo "missing: $p" >&2; exit 1; }; done
 
 if [ -z "$bin" ]; then
-    # The bench target lives in bench/tokenizer; build it on its own so that it does not depend on
-    # the top-level CMakeLists including that folder.
-    mkdir -p build-bench
-    cat > build-bench/CMakeLists.txt <<CMAKE
-cmake_minimum_required(VERSION 3.25)
-project(turbolm_tokenizer_bench LANGUAGES CXX)
-set(CMAKE_CXX_STANDARD 20)
-set(CMAKE_BUILD_TYPE Release)
-set(CMAKE_CXX_FLAGS_RELEASE "-O2 -DNDEBUG")
-find_package(nlohmann_json 3.10 REQUIRED)
-find_package(OpenMP REQUIRED COMPONENTS CXX)
-find_package(Threads REQUIRED)
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
-set(PROJECT_SOURCE_DIR $root)
-function(turbolm_module name)
-    cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" \${ARGN})
-    list(TRANSFORM ARG_SOURCES PREPEND \${CMAKE_CURRENT_LIST_DIR}/)
-    add_library(\${name} STATIC \${ARG_SOURCES})
-    target_include_directories(\${name} PUBLIC $root/src $root/include)
-    target_link_libraries(\${name} PUBLIC \${ARG_DEPS})
-endfunction()
-set(CMAKE_CURRENT_LIST_DIR $root/src/core)
-file(GLOB core_sources RELATIVE $root/src/core $root/src/core/*.cpp)
-turbolm_module(turbolm_core SOURCES \${core_sources} DEPS OpenMP::OpenMP_CXX Threads::Threads)
-set(CMAKE_CURRENT_LIST_DIR $root/src/io)
-turbolm_module(turbolm_io SOURCES gguf_reader.cpp DEPS turbolm_core)
-set(CMAKE_CURRENT_LIST_DIR $root/src/tokenizer)
-file(GLOB tok_sources RELATIVE $root/src/tokenizer $root/src/tokenizer/*.cpp)
-turbolm_module(turbolm_tokenizer SOURCES \${tok_sources} DEPS turbolm_core turbolm_io nlohmann_json::nlohmann_json PkgConfig::PCRE2)
-add_executable(turbolm_tokenizer_speed $root/bench/tokenizer/tokenizer_speed.cpp)
-target_link_libraries(turbolm_tokenizer_speed PRIVATE turbolm_tokenizer)
-CMAKE
-    cmake -S build-bench -B build-bench/out -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build build-bench/out -j"$(nproc)" --target turbolm_tokenizer_speed >/dev/null
-    bin=build-bench/out/turbolm_tokenizer_speed
+    scripts/build.sh turbolm_tokenizer_speed >/dev/null
+    bin=${TURBOLM_BUILD_DIR:-build}/turbolm_tokenizer_speed
 fi
 
 export OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
@@ -97,8 +63,10 @@ try:
     cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
 except Exception:
     pass
+import os
+commit = os.environ.get("TURBOLM_COMMIT", "")
 try:
-    commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+    commit = commit or subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
 except Exception:
     commit = "unknown"
 doc = {"bench": "tokenizer_speed", "date": datetime.date.today().isoformat(), "cpu": cpu, "commit": commit,
