@@ -8,8 +8,10 @@
 #include "commands.h"
 #include "core/logging.h"
 #include "core/parallel.h"
+#include "engine/chat_prompt.h"
 #include "engine/generate.h"
 #include "io/generation_config.h"
+#include "tokenizer/tokenizer.h"
 
 namespace turbolm::cli {
 namespace {
@@ -19,7 +21,11 @@ public:
     CLI::App* add_to(CLI::App& app) override {
         CLI::App* sub = app.add_subcommand("generate", "Generate tokens from a prompt");
         sub->add_option("--model,-m", model_dir_, "Hugging Face model directory")->required();
-        sub->add_option("--prompt-ids", prompt_ids_, "Prompt as comma-separated token ids, e.g. 1,2,3")->required();
+        auto* ids = sub->add_option("--prompt-ids", prompt_ids_, "Prompt as comma-separated token ids, e.g. 1,2,3");
+        auto* text = sub->add_option("--prompt,-p", prompt_, "Prompt text (tokenized with the model's tokenizer)");
+        ids->excludes(text);
+        sub->add_flag("--chat", chat_, "Send the prompt as a user message through the model's chat template");
+        sub->add_option("--system", system_, "With --chat: a system message before the user's");
         sub->add_option("--max-new-tokens,-n", max_new_tokens_, "Tokens to generate (default: 64)");
         sub->add_option("--temperature", temperature_, "Sampling temperature; 0 = greedy");
         sub->add_option("--top-k", top_k_, "Keep the k most likely tokens (0 = off)");
@@ -65,9 +71,24 @@ private:
         return p;
     }
 
+    std::vector<int32_t> prompt_tokens(const Tokenizer* tok) const {
+        if (prompt_ids_.empty() && prompt_.empty())
+            fail(StatusCode::kInvalidArgument, "give a prompt: --prompt TEXT or --prompt-ids 1,2,3");
+        if (!prompt_ids_.empty()) return parse_id_list(prompt_ids_);
+        if (!chat_) return tok->encode(prompt_);
+        nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+        if (!system_.empty()) messages.push_back({{"role", "system"}, {"content", system_}});
+        messages.push_back({{"role", "user"}, {"content", prompt_}});
+        return encode_chat(*tok, chat_template_of(*tok), messages, /*add_generation_prompt=*/true);
+    }
+
     void generate_and_print() {
         if (threads_) set_num_threads(*threads_);
-        const std::vector<int32_t> prompt = parse_id_list(prompt_ids_);
+        if (chat_ && prompt_.empty()) fail(StatusCode::kInvalidArgument, "--chat needs --prompt TEXT");
+        // Text in or out needs the tokenizer; an ids-only run works without one.
+        std::unique_ptr<Tokenizer> tok;
+        if (!prompt_.empty()) tok = Tokenizer::load(model_dir_);
+        const std::vector<int32_t> prompt = prompt_tokens(tok.get());
         ModelOptions mo;
         mo.dummy_weights = dummy_weights_;
         mo.seed = seed_.value_or(0);
@@ -79,17 +100,25 @@ private:
         opts.max_new_tokens = max_new_tokens_.value_or(64);
         opts.sampling = sampling(gen);
         opts.stop_token_ids = gen.eos_token_ids.empty() ? model->config().eos_token_ids : gen.eos_token_ids;
+        if (opts.stop_token_ids.empty() && tok && tok->eos_id()) opts.stop_token_ids.push_back(*tok->eos_id());
         opts.ignore_eos = ignore_eos_;
         const bool stream = !json_;
+        // Text streams as it becomes final; an end-of-sequence token is not printed.
+        std::optional<IncrementalDetokenizer> detok;
+        if (tok) detok.emplace(*tok, /*skip_special_tokens=*/true);
+        bool first = true;
         GenerateResult r = generate(*model, prompt, opts, [&](int32_t id) {
-            if (stream) {
-                static bool first = true;
+            if (!stream) return true;
+            if (detok) {
+                std::fputs(detok->push(id).c_str(), stdout);
+            } else {
                 std::printf(first ? "%d" : ",%d", id);
-                first = false;
-                std::fflush(stdout);
             }
+            first = false;
+            std::fflush(stdout);
             return true;
         });
+        if (stream && detok) std::fputs(detok->flush().c_str(), stdout);
         const double prefill_tps = r.prefill_seconds > 0 ? double(r.prompt_tokens) / r.prefill_seconds : 0.0;
         const double decode_tps =
             r.tokens.size() > 1 && r.decode_seconds > 0 ? double(r.tokens.size() - 1) / r.decode_seconds : 0.0;
@@ -103,6 +132,7 @@ private:
                                   {"prefill_tokens_per_second", prefill_tps},
                                   {"decode_tokens_per_second", decode_tps},
                                   {"threads", num_threads()}};
+            if (tok) out["text"] = tok->decode(r.tokens, /*skip_special_tokens=*/true);
             std::printf("%s\n", out.dump().c_str());
         } else {
             std::printf("\n");
@@ -114,6 +144,9 @@ private:
 
     std::string model_dir_;
     std::string prompt_ids_;
+    std::string prompt_;
+    std::string system_;
+    bool chat_ = false;
     std::optional<int> max_new_tokens_;
     std::optional<float> temperature_, top_p_, min_p_, repetition_penalty_, presence_penalty_, frequency_penalty_;
     std::optional<int> top_k_;

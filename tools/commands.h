@@ -16,5 +16,6 @@ public:
 
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_inspect_command();
+std::unique_ptr<Command> make_tokenize_command();
 
 }  // namespace turbolm::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<turbolm::cli::Command>> commands;
     commands.push_back(turbolm::cli::make_generate_command());
     commands.push_back(turbolm::cli::make_inspect_command());
+    commands.push_back(turbolm::cli::make_tokenize_command());
     for (auto& c : commands) {
         CLI::App* sub = c->add_to(app);
         sub->callback([&selected, cmd = c.get()] { selected = cmd; });
