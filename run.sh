@@ -5,6 +5,6 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 scripts/build.sh turbolm
 if [ $# -eq 0 ]; then
-    set -- generate --model models/demo --prompt-ids 0,2,1090,307,1111,15 -n 48
+    set -- generate --model models/demo --prompt "And God said" -n 64
 fi
 exec "${TURBOLM_BUILD_DIR:-build}/turbolm" "$@"

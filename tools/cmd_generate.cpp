@@ -107,6 +107,8 @@ private:
         std::optional<IncrementalDetokenizer> detok;
         if (tok) detok.emplace(*tok, /*skip_special_tokens=*/true);
         bool first = true;
+        // A plain text prompt is echoed so that the output reads as one text (as llama.cpp prints it).
+        if (stream && detok && !chat_) std::fputs(prompt_.c_str(), stdout);
         GenerateResult r = generate(*model, prompt, opts, [&](int32_t id) {
             if (!stream) return true;
             if (detok) {
@@ -136,6 +138,7 @@ private:
             std::printf("%s\n", out.dump().c_str());
         } else {
             std::printf("\n");
+            std::fflush(stdout);
             std::fprintf(stderr, "prompt %lld tokens, prefill %.1f tokens/s; generated %zu tokens (%s), decode %.2f tokens/s; seed %llu\n",
                          (long long)r.prompt_tokens, prefill_tps, r.tokens.size(), r.finish_reason.c_str(),
                          decode_tps, (unsigned long long)r.seed);
