@@ -26,6 +26,7 @@ Tensor CheckpointWeights::get(const std::string& name, const Shape& shape, Weigh
 
 Tensor RandomWeights::get(const std::string& name, const Shape& shape, WeightKind kind) const {
     const DType dt = (kind == WeightKind::kMatrix || kind == WeightKind::kEmbedding) ? dtype_ : DType::kF32;
+    TURBOLM_CHECK(dt == DType::kF32 || dt == DType::kBF16 || dt == DType::kF16, "random weights of ", dtype_name(dt));
     Tensor t = Tensor::empty(shape, dt);
     const int64_t n = t.numel();
     if (kind == WeightKind::kNormScale || kind == WeightKind::kNormBias || kind == WeightKind::kBias) {
@@ -39,17 +40,20 @@ Tensor RandomWeights::get(const std::string& name, const Shape& shape, WeightKin
     const uint64_t name_seed = seed_ ^ std::hash<std::string>{}(name);
     constexpr int64_t kChunk = 1 << 16;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
+    void* base = t.raw_data();
     parallel_for(chunks, 4, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
             Rng rng(name_seed + uint64_t(c) * 0x9e3779b97f4a7c15ull);
-            const int64_t end = std::min(n, (c + 1) * kChunk);
-            for (int64_t i = c * kChunk; i < end; ++i) {
-                const float v = a * rng.uniform_pm1();
-                switch (dt) {
-                    case DType::kF32: t.data<float>()[i] = v; break;
-                    case DType::kBF16: t.data<uint16_t>()[i] = f32_to_bf16(v); break;
-                    case DType::kF16: t.data<uint16_t>()[i] = f32_to_f16(v); break;
-                    default: TURBOLM_CHECK(false, "random weights of ", dtype_name(dt));
+            const int64_t begin = c * kChunk, end = std::min(n, (c + 1) * kChunk);
+            if (dt == DType::kF32) {
+                float* p = static_cast<float*>(base);
+                for (int64_t i = begin; i < end; ++i) p[i] = a * rng.uniform_pm1();
+            } else {
+                uint16_t* p = static_cast<uint16_t*>(base);
+                if (dt == DType::kBF16) {
+                    for (int64_t i = begin; i < end; ++i) p[i] = f32_to_bf16(a * rng.uniform_pm1());
+                } else {
+                    for (int64_t i = begin; i < end; ++i) p[i] = f32_to_f16(a * rng.uniform_pm1());
                 }
             }
         }
