@@ -4,6 +4,10 @@
 //
 //   turbolm_gemm_bench [--threads N] [--suite decode|small|prefill|all] [--dtype bf16|f16|f32]
 //                      [--seconds S] [--lm-head-prefill] [--no-ceilings]
+//                      [--m 1,8,64 --shapes q_o,down [--cold]] [--path auto|dot|tiles]
+//
+// --m with --shapes replaces the suites with those sizes (weights cold with --cold); --path forces one of
+// gemm's two paths, to find where one overtakes the other.
 //
 // Prints one JSON object per measurement, then a table. TURBOLM_CPU_ISA caps the instruction set.
 #include <algorithm>
@@ -16,7 +20,12 @@
 #include <string>
 #include <vector>
 
+// GCC 12 reports the "undefined" operands inside its own intrinsic headers as uninitialized (PR 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #include <omp.h>
 
 #include "core/half.h"
@@ -24,6 +33,7 @@
 #include "core/rng.h"
 #include "ops/cpu/cpu_features.h"
 #include "ops/cpu/gemm.h"
+#include "ops/cpu/gemm_kernels.h"
 
 namespace {
 
@@ -31,7 +41,9 @@ using turbolm::DType;
 using turbolm::cpu::MatmulPrecision;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -49,9 +61,8 @@ struct Buffer {
 
 // Evicts [p, p + bytes) from every cache level, so that the next reader gets it from memory. (Cycling through
 // copies larger than the last-level cache is not enough: its replacement policy keeps part of a cyclic
-// working set.)
-// All threads take part, which also keeps them awake: a thread left idle for milliseconds may have its
-// (virtual) CPU halted, and waking it costs more than a whole small gemm.
+// working set.) All threads take part, which also keeps them awake: a thread left idle for milliseconds may
+// have its (virtual) CPU halted, and waking it costs more than a whole small gemm.
 void flush(const void* p, size_t bytes) {
     const char* c = static_cast<const char*>(p);
     turbolm::parallel_for(int64_t(bytes / 64), 1024, [&](int64_t b, int64_t e) {
@@ -88,7 +99,8 @@ __attribute__((target("avx2"))) float read_sum_avx2(const float* p, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     for (int64_t i = 0; i < n; i += 64) {
         if (kPrefetch)
-            for (int b = 0; b < 256; b += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i) + kPrefetch + b, _MM_HINT_T0);
+            for (int b = 0; b < 256; b += 64)
+                _mm_prefetch(reinterpret_cast<const char*>(p + i) + kPrefetch + b, _MM_HINT_T0);
         s0 = _mm256_add_ps(s0, _mm256_add_ps(_mm256_load_ps(p + i), _mm256_load_ps(p + i + 8)));
         s1 = _mm256_add_ps(s1, _mm256_add_ps(_mm256_load_ps(p + i + 16), _mm256_load_ps(p + i + 24)));
         s2 = _mm256_add_ps(s2, _mm256_add_ps(_mm256_load_ps(p + i + 32), _mm256_load_ps(p + i + 40)));
@@ -121,7 +133,7 @@ double time_read(const void* p, size_t bytes, int variant) {
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t b = n * t / nt / 64 * 64, e = n * (t + 1) / nt / 64 * 64;
-        total += !avx2 ? read_sum_scalar(f + b, e - b)
+        total += !avx2     ? read_sum_scalar(f + b, e - b)
                  : variant ? read_sum_avx2<1024>(f + b, e - b)
                            : read_sum_avx2<0>(f + b, e - b);
     }
@@ -151,8 +163,8 @@ double measure_read_gbs() {
 // Peak multiply-add rates: kChains independent accumulators (more than latency x throughput) seeded with
 // distinct values read through a volatile, so the compiler can neither fold the chains into one nor
 // precompute them; the sum is returned so nothing is dead.
-volatile float g_seed[32] = {1.0f, 1.1f, 1.2f, 1.3f, 1.4f, 1.5f, 1.6f, 1.7f, 1.8f, 1.9f, 2.0f, 2.1f,
-                             2.2f, 2.3f, 2.4f, 2.5f, 0.999999f, 1e-7f};
+volatile float g_seed[32] = {1.0f, 1.1f, 1.2f, 1.3f, 1.4f, 1.5f, 1.6f, 1.7f,      1.8f,
+                             1.9f, 2.0f, 2.1f, 2.2f, 2.3f, 2.4f, 2.5f, 0.999999f, 1e-7f};
 constexpr int kChains = 16;
 
 __attribute__((target("avx512f,fma"))) float fma_loop_avx512(int64_t iters) {
@@ -233,11 +245,8 @@ struct Case {
     int64_t n, k;
 };
 // Llama-3.2-1B: q/o, k/v, gate/up, down, lm_head.
-const Case kShapes[] = {{"q_o", 2048, 2048},
-                        {"k_v", 512, 2048},
-                        {"gate_up", 8192, 2048},
-                        {"down", 2048, 8192},
-                        {"lm_head", 128256, 2048}};
+const Case kShapes[] = {
+    {"q_o", 2048, 2048}, {"k_v", 512, 2048}, {"gate_up", 8192, 2048}, {"down", 2048, 8192}, {"lm_head", 128256, 2048}};
 
 struct Result {
     std::string shape;
@@ -249,7 +258,9 @@ struct Result {
     const char* pct_of;
 };
 
-size_t dsize(DType dt) { return dt == DType::kF32 ? 4 : 2; }
+size_t dsize(DType dt) {
+    return dt == DType::kF32 ? 4 : 2;
+}
 
 // Times gemm(m, n, k) (median of repeated calls). cold: the weights are made cold (ColdPrep) before every
 // call, as in decode where each step streams the whole model from memory; activations stay warm.
@@ -303,7 +314,7 @@ Result time_gemm(const Case& c, int64_t m, DType dt, MatmulPrecision prec, doubl
     if (cold) r.read_gbs = double(wbytes) / std::min(median(reads[0]), median(reads[1])) / 1e9;
     const bool dp = prec == MatmulPrecision::kWeightType && dt == DType::kBF16 && ceil.dpbf16_gflops > 0 &&
                     turbolm::cpu::active_isa() == turbolm::cpu::CpuIsa::kAvx512Bf16;
-    if (cold) {
+    if (cold && m <= 16) {
         r.pct = 100.0 * r.gbs / std::max(r.read_gbs, ceil.read_gbs);
         r.pct_of = "read_bw";
     } else {
@@ -313,16 +324,19 @@ Result time_gemm(const Case& c, int64_t m, DType dt, MatmulPrecision prec, doubl
     return r;
 }
 
-const char* prec_name(MatmulPrecision p) { return p == MatmulPrecision::kF32 ? "f32" : "weight_type"; }
+const char* prec_name(MatmulPrecision p) {
+    return p == MatmulPrecision::kF32 ? "f32" : "weight_type";
+}
 
 void print_json(const Result& r) {
     std::printf(
         "{\"bench\":\"cpu_gemm\",\"shape\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,\"w_dtype\":\"%s\","
-        "\"precision\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"ms\":%.4f,\"min_ms\":%.4f,\"weight_gbs\":%.2f,\"read_gbs\":%.2f,\"gflops\":%.1f,"
+        "\"precision\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"ms\":%.4f,\"min_ms\":%.4f,\"weight_gbs\":%.2f,\"read_"
+        "gbs\":%.2f,\"gflops\":%.1f,"
         "\"pct\":%.1f,\"pct_of\":\"%s\"}\n",
         r.shape.c_str(), (long long)r.m, (long long)r.n, (long long)r.k, turbolm::dtype_name(r.dt), prec_name(r.prec),
-        turbolm::cpu::isa_name(turbolm::cpu::active_isa()), turbolm::num_threads(), r.ms, r.min_ms, r.gbs, r.read_gbs, r.gflops, r.pct,
-        r.pct_of);
+        turbolm::cpu::isa_name(turbolm::cpu::active_isa()), turbolm::num_threads(), r.ms, r.min_ms, r.gbs, r.read_gbs,
+        r.gflops, r.pct, r.pct_of);
     std::fflush(stdout);
 }
 
@@ -332,7 +346,19 @@ int main(int argc, char** argv) {
     std::string suite = "all";
     DType dt = DType::kBF16;
     double budget = 0.4;
-    bool ceilings = true, lm_head_prefill = false;
+    bool ceilings = true, lm_head_prefill = false, custom_cold = false;
+    std::vector<int64_t> custom_m;
+    std::vector<std::string> custom_shapes;
+    auto split = [](const std::string& list) {
+        std::vector<std::string> out;
+        size_t start = 0;
+        while (start <= list.size()) {
+            const size_t end = std::min(list.find(',', start), list.size());
+            if (end > start) out.push_back(list.substr(start, end - start));
+            start = end + 1;
+        }
+        return out;
+    };
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -355,10 +381,22 @@ int main(int argc, char** argv) {
             ceilings = false;
         } else if (a == "--lm-head-prefill") {
             lm_head_prefill = true;
+        } else if (a == "--m") {
+            for (const std::string& v : split(next())) custom_m.push_back(std::atoll(v.c_str()));
+        } else if (a == "--shapes") {
+            custom_shapes = split(next());
+        } else if (a == "--cold") {
+            custom_cold = true;
+        } else if (a == "--path") {
+            const std::string v = next();
+            turbolm::cpu::gemm_detail::set_path_override(v == "dot"     ? turbolm::cpu::gemm_detail::GemmPath::kDot
+                                                         : v == "tiles" ? turbolm::cpu::gemm_detail::GemmPath::kTiles
+                                                                        : turbolm::cpu::gemm_detail::GemmPath::kAuto);
         } else {
             std::fprintf(stderr,
                          "usage: %s [--threads N] [--suite decode|small|prefill|all] [--dtype bf16|f16|f32] "
-                         "[--seconds S] [--lm-head-prefill] [--no-ceilings]\n",
+                         "[--seconds S] [--lm-head-prefill] [--no-ceilings] [--m LIST --shapes LIST [--cold]] "
+                         "[--path auto|dot|tiles]\n",
                          argv[0]);
             return 2;
         }
@@ -378,6 +416,16 @@ int main(int argc, char** argv) {
 
     std::vector<Result> results;
     const MatmulPrecision precs[] = {MatmulPrecision::kF32, MatmulPrecision::kWeightType};
+    if (!custom_m.empty() || !custom_shapes.empty()) suite = "custom";
+    if (suite == "custom")
+        for (const Case& c : kShapes)
+            if (custom_shapes.empty() ||
+                std::find(custom_shapes.begin(), custom_shapes.end(), c.name) != custom_shapes.end())
+                for (int64_t m : custom_m.empty() ? std::vector<int64_t>{1} : custom_m)
+                    for (MatmulPrecision p : precs) {
+                        results.push_back(time_gemm(c, m, dt, p, budget, ceil, custom_cold));
+                        print_json(results.back());
+                    }
     if (suite == "decode" || suite == "all")
         for (const Case& c : kShapes)
             for (MatmulPrecision p : precs) {
@@ -404,12 +452,11 @@ int main(int argc, char** argv) {
     std::printf("\nceilings (%d threads): read %.1f GB/s, f32 FMA %.0f GFLOP/s, vdpbf16ps %.0f GFLOP/s%s\n",
                 turbolm::num_threads(), ceil.read_gbs, ceil.fma_gflops, ceil.dpbf16_gflops,
                 ceilings ? "" : " (not measured: reference values)");
-    std::printf("%-8s %5s %7s %6s %-5s %-11s %9s %9s %8s %8s %9s %7s\n", "shape", "m", "n", "k", "w", "precision",
-                "ms", "min ms", "GB/s", "read", "GFLOP/s", "%ceil");
+    std::printf("%-8s %5s %7s %6s %-5s %-11s %9s %9s %8s %8s %9s %7s\n", "shape", "m", "n", "k", "w", "precision", "ms",
+                "min ms", "GB/s", "read", "GFLOP/s", "%ceil");
     for (const Result& r : results)
         std::printf("%-8s %5lld %7lld %6lld %-5s %-11s %9.3f %9.3f %8.1f %8.1f %9.1f %6.1f%% %s\n", r.shape.c_str(),
                     (long long)r.m, (long long)r.n, (long long)r.k, turbolm::dtype_name(r.dt), prec_name(r.prec), r.ms,
-                    r.min_ms, r.gbs, r.read_gbs,
-                    r.gflops, r.pct, r.pct_of);
+                    r.min_ms, r.gbs, r.read_gbs, r.gflops, r.pct, r.pct_of);
     return 0;
 }

@@ -41,7 +41,7 @@ std::vector<CpuIsa> supported_isas() {
 
 // Restores the instruction-set cap, path and thread count whatever a test does.
 class GemmTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override {
         set_isa_cap(std::nullopt);
         gemm_detail::set_path_override(GemmPath::kAuto);
@@ -68,12 +68,13 @@ struct Problem {
     int64_t ldx, ldw, ldy;
     std::vector<float> x, b, y0;
     std::vector<uint16_t> w16;
-    std::vector<float> w32;   // the weights as stored (f32 dtype) or widened (16-bit dtypes)
-    std::vector<double> ref;  // exact products of x and the stored weights
+    std::vector<float> w32;           // the weights as stored (f32 dtype) or widened (16-bit dtypes)
+    std::vector<double> ref;          // exact products of x and the stored weights
     std::vector<double> ref_rounded;  // x rounded to the weight type first (kWeightType's definition)
     std::vector<double> ref_abs;      // sum of |terms|
 
-    Problem(Shape shape, DType dtype, bool with_bias, bool acc, Rng& rng) : s(shape), dt(dtype), bias(with_bias), accumulate(acc) {
+    Problem(Shape shape, DType dtype, bool with_bias, bool acc, Rng& rng)
+        : s(shape), dt(dtype), bias(with_bias), accumulate(acc) {
         // Strides: sometimes tight, sometimes padded by odd amounts (misaligned 16-bit rows).
         ldx = s.k + int64_t(rng.next_u64() % 3) * 7;
         ldw = s.k + int64_t(rng.next_u64() % 3) * 5;
@@ -131,10 +132,9 @@ std::string describe(const Problem& p, MatmulPrecision prec, CpuIsa isa, GemmPat
     static const char* paths[] = {"auto", "dot", "tiles"};
     return "seed " + std::to_string(run_seed()) + " m=" + std::to_string(p.s.m) + " n=" + std::to_string(p.s.n) +
            " k=" + std::to_string(p.s.k) + " ld=" + std::to_string(p.ldx) + "/" + std::to_string(p.ldw) + "/" +
-           std::to_string(p.ldy) + " " + dtype_name(p.dt) +
-           (prec == MatmulPrecision::kF32 ? " kF32" : " kWeightType") + (p.bias ? " bias" : "") +
-           (p.accumulate ? " accumulate" : "") + " isa=" + isa_name(isa) + " path=" + paths[int(path)] +
-           " threads=" + std::to_string(num_threads());
+           std::to_string(p.ldy) + " " + dtype_name(p.dt) + (prec == MatmulPrecision::kF32 ? " kF32" : " kWeightType") +
+           (p.bias ? " bias" : "") + (p.accumulate ? " accumulate" : "") + " isa=" + isa_name(isa) +
+           " path=" + paths[int(path)] + " threads=" + std::to_string(num_threads());
 }
 
 // Runs gemm once and checks: every output written and finite, padding untouched, the relative error
@@ -149,8 +149,9 @@ void run_and_check(const Problem& p, MatmulPrecision prec, CpuIsa isa, GemmPath 
     std::vector<float> y(size_t(p.s.m * p.ldy));
     for (int64_t i = 0; i < p.s.m; ++i)
         for (int64_t j = 0; j < p.ldy; ++j)
-            y[i * p.ldy + j] = j >= p.s.n ? kSentinel : p.accumulate ? p.y0[i * p.ldy + j]
-                                                                      : std::numeric_limits<float>::quiet_NaN();
+            y[i * p.ldy + j] = j >= p.s.n     ? kSentinel
+                               : p.accumulate ? p.y0[i * p.ldy + j]
+                                              : std::numeric_limits<float>::quiet_NaN();
     gemm(p.x.data(), p.ldx, p.weights(), p.dt, p.ldw, p.bias ? p.b.data() : nullptr, y.data(), p.ldy, p.s.m, p.s.n,
          p.s.k, p.accumulate, prec);
 
@@ -168,7 +169,8 @@ void run_and_check(const Problem& p, MatmulPrecision prec, CpuIsa isa, GemmPath 
                     << "wrote past n at (" << i << ", " << j << "): " << describe(p, prec, isa, path);
                 continue;
             }
-            ASSERT_TRUE(std::isfinite(v)) << "y(" << i << ", " << j << ") = " << v << ": " << describe(p, prec, isa, path);
+            ASSERT_TRUE(std::isfinite(v))
+                << "y(" << i << ", " << j << ") = " << v << ": " << describe(p, prec, isa, path);
             const double r = p.ref[i * p.s.n + j], rr = p.ref_rounded[i * p.s.n + j], ra = p.ref_abs[i * p.s.n + j];
             ASSERT_LE(std::abs(v - r), (acc_bound + x_ulp) * ra + 1e-30)
                 << "y(" << i << ", " << j << ") = " << v << " vs " << r << ": " << describe(p, prec, isa, path);
@@ -186,9 +188,12 @@ void run_and_check(const Problem& p, MatmulPrecision prec, CpuIsa isa, GemmPath 
         EXPECT_LE(rel, 1e-5) << describe(p, prec, isa, path);
     } else {
         // Against the stated definition (x rounded, f32 accumulation): f32-level agreement. Against exact f32
-        // activations: the rounding of x, ~2^-9 relative for bf16.
+        // activations: the rounding of x, ~2^-9 relative for bf16. That one is a statistical statement, true of
+        // the norm over many outputs; a handful can cancel and is covered by the bound checked above.
         EXPECT_LE(rel_rounded, 1e-5) << describe(p, prec, isa, path);
-        EXPECT_LE(rel, p.dt == DType::kBF16 ? 1e-2 : 1e-3) << describe(p, prec, isa, path);
+        if (p.s.m * p.s.n >= 16) {
+            EXPECT_LE(rel, p.dt == DType::kBF16 ? 1e-2 : 1e-3) << describe(p, prec, isa, path);
+        }
     }
 }
 
@@ -220,21 +225,24 @@ TEST_F(GemmTest, ReportsInstructionSets) {
     EXPECT_EQ(active_isa(), CpuIsa::kScalar);
 }
 
-// Tiny and odd shapes: every remainder of the register blocks (rows 1..14 of a panel, columns 1..32 of a
-// strip, k not a multiple of any vector width), on both paths.
+// Tiny and odd shapes: every remainder of the 14-row (AVX-512) and 6-row (AVX2) panels, many of the 32- and
+// 16-column strips and of the vector widths along k, on both paths.
 TEST_F(GemmTest, EdgeShapesEveryPath) {
     const std::vector<Shape> shapes = {
-        {1, 1, 1},   {1, 1, 2},   {2, 3, 1},    {1, 7, 33},   {3, 5, 17},   {1, 17, 31},  {4, 9, 64},
-        {5, 33, 15}, {7, 31, 65}, {8, 8, 100},  {9, 16, 47},  {13, 47, 32}, {14, 32, 63}, {15, 65, 16},
-        {16, 1, 129}, {17, 2, 7}, {28, 40, 33}, {29, 63, 95}, {33, 20, 200}, {43, 100, 48}, {6, 12, 300},
+        {1, 1, 1},    {1, 1, 2},    {2, 3, 1},     {1, 7, 33},    {3, 5, 17},   {1, 17, 31}, {4, 9, 64},
+        {5, 33, 15},  {6, 12, 300}, {7, 31, 65},   {8, 8, 100},   {9, 16, 47},  {10, 3, 40}, {11, 26, 9},
+        {12, 50, 70}, {13, 47, 32}, {14, 32, 63},  {15, 65, 16},  {16, 1, 129}, {17, 2, 7},  {26, 5, 24},
+        {28, 40, 33}, {29, 63, 95}, {33, 20, 200}, {43, 100, 48},
     };
     check_all(shapes, {GemmPath::kDot, GemmPath::kTiles}, 1);
 }
 
-// Shapes that cross the cache blocks (k beyond 256 / 512 values, n beyond 512 columns), several panels and
-// both threads, on the path gemm picks by itself.
+// Shapes that cross the cache blocks (k beyond the dot path's 1024 / 2048 and the tile path's 256 / 512
+// values, n beyond 512 columns), several panels and both threads, on the path gemm picks by itself and on the
+// tile path.
 TEST_F(GemmTest, BlockedShapes) {
-    const std::vector<Shape> shapes = {{1, 600, 1100}, {3, 70, 1030}, {30, 530, 40}, {64, 96, 520}, {47, 33, 777}};
+    const std::vector<Shape> shapes = {{1, 600, 1100}, {3, 70, 1030}, {5, 24, 2100}, {2, 9, 4200},
+                                       {30, 530, 40},  {64, 96, 520}, {47, 33, 777}};
     check_all(shapes, {GemmPath::kAuto, GemmPath::kTiles}, 2);
 }
 
