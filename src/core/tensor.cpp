@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/cpu_allocator.h"
 #include "core/half.h"
 
 namespace turbolm {
@@ -43,13 +44,11 @@ std::string Shape::to_string() const {
 namespace {
 
 std::shared_ptr<Storage> allocate_cpu(size_t bytes) {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) throw std::bad_alloc();
+    void* p = cpu_alloc(bytes);
     auto st = std::make_shared<Storage>();
     st->data = p;
     st->bytes = bytes;
-    st->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    st->owner = std::shared_ptr<void>(p, [bytes](void* q) { cpu_free(q, bytes); });
     return st;
 }
 

@@ -1,1 +1,2 @@
 turbolm_test(test_gemm LABEL unit SOURCES unit/ops/test_gemm.cpp DEPS turbolm_ops)
+turbolm_test(test_cpu_ops LABEL unit SOURCES unit/ops/test_cpu_ops.cpp DEPS turbolm_ops)

@@ -7,11 +7,12 @@
 #include "core/half.h"
 #include "core/parallel.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/fast_math.h"
 
 namespace turbolm::cpu {
 namespace {
 
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu(float x) { return x / (1.0f + exp_f32(-x)); }
 inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
 inline float gelu_tanh(float x) {
     const float kBeta = 0.7978845608028654f;  // sqrt(2 / pi)
@@ -27,13 +28,17 @@ void for_rows(int64_t rows, int64_t cols, Fn&& fn) {
 }
 
 template <float (*Act)(float)>
+__attribute__((target_clones("avx512f", "avx2", "default"))) void act_mul_rows(const float* g, const float* u,
+                                                                                float* o, int64_t cols) {
+#pragma omp simd
+    for (int64_t i = 0; i < cols; ++i) o[i] = Act(g[i]) * u[i];
+}
+
+template <float (*Act)(float)>
 void act_mul_impl(const float* gate, int64_t ldg, const float* up, int64_t ldu, float* out, int64_t ldo,
                   int64_t rows, int64_t cols) {
     for_rows(rows, cols, [&](int64_t r) {
-        const float* g = gate + r * ldg;
-        const float* u = up + r * ldu;
-        float* o = out + r * ldo;
-        for (int64_t i = 0; i < cols; ++i) o[i] = Act(g[i]) * u[i];
+        act_mul_rows<Act>(gate + r * ldg, up + r * ldu, out + r * ldo, cols);
     });
 }
 
