@@ -5,14 +5,14 @@
 #   bench/cpu_generate_bench.sh [config_dir] [prompt_tokens] [new_tokens] [repeats]
 #
 # Writes bench/results/cpu-generate-<model>-<date>.json (date, machine, commit, command, figures)
-# and prints a short table. Defaults: bench/configs/llama-3.2-1b, 512, 128, 3.
+# and prints a short table. Defaults: bench/configs/llama-3.2-1b, 512, 128, 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 config=${1:-bench/configs/llama-3.2-1b}
 prompt_tokens=${2:-512}
 new_tokens=${3:-128}
-repeats=${4:-3}
+repeats=${4:-5}
 model=$(basename "$config")
 
 scripts/install-deps.sh

@@ -26,6 +26,9 @@ def main():
         summary[precision] = {
             "prefill_tokens_per_second_median": statistics.median(r["prefill_tokens_per_second"] for r in results),
             "decode_tokens_per_second_median": statistics.median(r["decode_tokens_per_second"] for r in results),
+            # The machine is a shared VM whose speed drifts; the best run shows what the code does undisturbed.
+            "prefill_tokens_per_second_best": max(r["prefill_tokens_per_second"] for r in results),
+            "decode_tokens_per_second_best": max(r["decode_tokens_per_second"] for r in results),
             "threads": results[0]["threads"],
         }
     doc = {
@@ -44,10 +47,11 @@ def main():
     }
     with open(out_path, "w") as f:
         json.dump(doc, f, indent=2)
-    print("%-10s %14s %13s" % ("precision", "prefill tok/s", "decode tok/s"))
+    print("%-10s %22s %22s" % ("precision", "prefill tok/s med/best", "decode tok/s med/best"))
     for precision, s in summary.items():
-        print("%-10s %14.1f %13.2f" % (precision, s["prefill_tokens_per_second_median"],
-                                       s["decode_tokens_per_second_median"]))
+        print("%-10s %11.1f / %-8.1f %11.2f / %-8.2f" % (
+            precision, s["prefill_tokens_per_second_median"], s["prefill_tokens_per_second_best"],
+            s["decode_tokens_per_second_median"], s["decode_tokens_per_second_best"]))
 
 
 if __name__ == "__main__":
