@@ -1,5 +1,7 @@
 #include "chat/jinja_unicode.h"
 
+#include "core/utf8.h"
+
 namespace turbolm::jinja {
 
 char32_t utf8_decode_one(std::string_view s, size_t i, size_t* len) {
@@ -44,22 +46,10 @@ std::u32string utf8_decode(std::string_view s) {
 }
 
 void utf8_append(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out.push_back(static_cast<char>(cp));
-    } else if (cp >= 0xDC80 && cp <= 0xDCFF) {
+    if (cp >= 0xDC80 && cp <= 0xDCFF) {
         out.push_back(static_cast<char>(cp - 0xDC00));  // an escaped invalid byte goes back as it came
-    } else if (cp < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
     } else {
-        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        append_utf8_code_point(out, cp);
     }
 }
 

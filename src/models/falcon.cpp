@@ -4,7 +4,7 @@
 // at load into the [q; k; v] layout the shared attention block reads.
 #include <cmath>
 
-#include "models/llama_family.h"
+#include "models/loading.h"
 #include "models/registry.h"
 
 namespace turbolm {
@@ -87,10 +87,6 @@ std::vector<int64_t> qkv_row_order(const ModelConfig& c) {
     return order;
 }
 
-Norm load_layer_norm(const WeightSource& src, const std::string& prefix, int64_t n) {
-    return {load_vector(src, prefix + ".weight", n, WeightKind::kNormScale),
-            load_vector(src, prefix + ".bias", n, WeightKind::kNormBias)};
-}
 
 }  // namespace
 

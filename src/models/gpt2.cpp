@@ -3,7 +3,7 @@
 // once at load into the [out, in] layout every other linear layer uses.
 #include <cmath>
 
-#include "models/llama_family.h"
+#include "models/loading.h"
 #include "models/registry.h"
 
 namespace turbolm {
@@ -45,10 +45,6 @@ Linear load_conv1d(const WeightSource& src, const std::string& prefix, int64_t i
     return l;
 }
 
-Norm load_layer_norm(const WeightSource& src, const std::string& prefix, int64_t n) {
-    return {load_vector(src, prefix + ".weight", n, WeightKind::kNormScale),
-            load_vector(src, prefix + ".bias", n, WeightKind::kNormBias)};
-}
 
 }  // namespace
 

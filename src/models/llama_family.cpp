@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/loading.h"
 
 namespace turbolm {
 
@@ -45,19 +46,6 @@ void set_layer_windows(const HfConfig& hf, int64_t window, ModelConfig* cfg) {
     const int64_t sliding = hf.get_int_or("sliding_window", 0);
     for (size_t i = 0; i < types.size(); ++i)
         cfg->layer_window[i] = types[i] == "sliding_attention" ? sliding : 0;
-}
-
-Linear load_linear(const WeightSource& src, const std::string& prefix, int64_t out, int64_t in, bool bias) {
-    Linear l;
-    l.w = load_matrix(src, prefix + ".weight", {out, in});
-    if (bias) l.b = load_vector(src, prefix + ".bias", out, WeightKind::kBias);
-    return l;
-}
-
-Linear load_lm_head(const ModelConfig& cfg, const WeightSource& src, const Tensor& tok_embd, const std::string& name) {
-    Linear head;
-    head.w = cfg.tie_embeddings ? tok_embd : load_matrix(src, name, {cfg.n_vocab, cfg.n_embd});
-    return head;
 }
 
 namespace {

@@ -23,9 +23,5 @@ ModelConfig parse_llama_family_config(const HfConfig& hf, bool tie_default);
 void set_layer_windows(const HfConfig& hf, int64_t window, ModelConfig* cfg);
 
 ModelWeights load_llama_family_weights(const ModelConfig& cfg, const WeightSource& src, const LlamaFlavor& flavor);
-// The embedding, final norm and LM head (tied or not) shared by every architecture's loader.
-Linear load_lm_head(const ModelConfig& cfg, const WeightSource& src, const Tensor& tok_embd,
-                    const std::string& name = "lm_head.weight");
-Linear load_linear(const WeightSource& src, const std::string& prefix, int64_t out, int64_t in, bool bias);
 
 }  // namespace turbolm

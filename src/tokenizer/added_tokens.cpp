@@ -2,9 +2,23 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "tokenizer/unicode.h"
 
 namespace turbolm {
+
+AddedToken added_token_from_json(const nlohmann::json& j, int32_t id) {
+    AddedToken a;
+    a.id = id;
+    a.content = j.at("content").get<std::string>();
+    a.special = j.value("special", false);
+    a.lstrip = j.value("lstrip", false);
+    a.rstrip = j.value("rstrip", false);
+    a.normalized = j.value("normalized", !a.special);
+    a.single_word = j.value("single_word", false);
+    return a;
+}
 
 namespace {
 

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tokenizer/string_map.h"
 
 namespace turbolm {
@@ -23,6 +25,10 @@ struct AddedToken {
     bool normalized = false;   // matched in normalized text rather than the raw input
     bool single_word = false;  // only matches with no word character on either side
 };
+
+// An added token as tokenizer.json ("added_tokens") and tokenizer_config.json ("added_tokens_decoder")
+// describe it; `normalized` defaults to the opposite of `special`, as in HF.
+AddedToken added_token_from_json(const nlohmann::json& j, int32_t id);
 
 class AddedVocabulary {
   public:

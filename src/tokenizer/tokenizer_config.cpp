@@ -78,15 +78,7 @@ TokenizerConfig read_tokenizer_config(const std::filesystem::path& dir) {
             }
             if (j.contains("added_tokens_decoder") && j.at("added_tokens_decoder").is_object()) {
                 for (const auto& [id, t] : j.at("added_tokens_decoder").items()) {
-                    AddedToken a;
-                    a.id = std::stoi(id);
-                    a.content = t.at("content").get<std::string>();
-                    a.special = t.value("special", false);
-                    a.lstrip = t.value("lstrip", false);
-                    a.rstrip = t.value("rstrip", false);
-                    a.normalized = t.value("normalized", !a.special);
-                    a.single_word = t.value("single_word", false);
-                    c.added_tokens.push_back(a);
+                    c.added_tokens.push_back(added_token_from_json(t, std::stoi(id)));
                 }
             }
             const json& tpl = j.value("chat_template", json());

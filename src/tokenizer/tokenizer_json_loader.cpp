@@ -95,15 +95,7 @@ TokenizerParts load_tokenizer_json(const std::filesystem::path& file) {
     try {
         read_bpe_model(j.at("model"), where, parts);
         for (const json& t : j.value("added_tokens", json::array())) {
-            AddedToken a;
-            a.id = t.at("id").get<int32_t>();
-            a.content = t.at("content").get<std::string>();
-            a.special = t.value("special", false);
-            a.lstrip = t.value("lstrip", false);
-            a.rstrip = t.value("rstrip", false);
-            a.normalized = t.value("normalized", !a.special);
-            a.single_word = t.value("single_word", false);
-            parts.added_tokens.push_back(a);
+            parts.added_tokens.push_back(added_token_from_json(t, t.at("id").get<int32_t>()));
         }
         parts.normalizer = j.value("normalizer", json());
         parts.pre_tokenizer = j.value("pre_tokenizer", json());
