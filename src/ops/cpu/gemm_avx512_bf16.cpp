@@ -175,28 +175,7 @@ TURBOLM_AVX512_BF16 void micro_kernel(const uint32_t* ap, const uint32_t* bp, in
             c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
         }
     }
-    const __mmask16 m0 = mask16(cols), m1 = mask16(cols - 16);
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (bias) {
-        bias0 = _mm512_maskz_loadu_ps(m0, bias);
-        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-        float* cr = c + r * ldc;
-        __m512 v0 = _mm512_add_ps(c0[r], bias0), v1 = _mm512_add_ps(c1[r], bias1);
-        if (load_c) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
-        }
-        if (cols == kNr) {
-            _mm512_storeu_ps(cr, v0);
-            _mm512_storeu_ps(cr + 16, v1);
-        } else {
-            _mm512_mask_storeu_ps(cr, m0, v0);
-            _mm512_mask_storeu_ps(cr + 16, m1, v1);
-        }
-    }
+    store_tile_32<R>(c0, c1, c, ldc, cols, load_c, bias);
 }
 
 using MicroKernel = void (*)(const uint32_t*, const uint32_t*, int64_t, float*, int64_t, int, bool, const float*);

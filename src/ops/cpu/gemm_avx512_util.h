@@ -35,6 +35,36 @@ TURBOLM_AVX512 TURBOLM_INLINE __m256 upper_half(__m512 v) {
 TURBOLM_AVX512 TURBOLM_INLINE __mmask16 mask16(int64_t n) {
     return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
+
+// Writes an R x 32 tile of accumulators (columns 0-15 in c0, 16-31 in c1) to c with row stride ldc:
+// adds the bias row, and what c held when load_c; only the first `cols` columns are stored.
+template <int R>
+TURBOLM_AVX512 TURBOLM_INLINE void store_tile_32(const __m512 (&c0)[R], const __m512 (&c1)[R], float* c, int64_t ldc,
+                                                int cols, bool load_c, const float* bias) {
+    const __mmask16 m0 = mask16(cols), m1 = mask16(cols - 16);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias) {
+        bias0 = _mm512_maskz_loadu_ps(m0, bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+        float* cr = c + r * ldc;
+        __m512 v0 = _mm512_add_ps(c0[r], bias0), v1 = _mm512_add_ps(c1[r], bias1);
+        if (load_c) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
+        }
+        if (cols == 32) {
+            _mm512_storeu_ps(cr, v0);
+            _mm512_storeu_ps(cr + 16, v1);
+        } else {
+            _mm512_mask_storeu_ps(cr, m0, v0);
+            _mm512_mask_storeu_ps(cr + 16, m1, v1);
+        }
+    }
+}
+
 TURBOLM_AVX512 TURBOLM_INLINE __mmask32 mask32(int64_t n) {
     return n >= 32 ? __mmask32(0xffffffffu) : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1);
 }
