@@ -8,6 +8,7 @@
 
 #include "core/half.h"
 #include "ops/cpu/gemm_kernels.h"
+#include "ops/cpu/gemm_tile_loop.h"
 
 #if defined(__x86_64__)
 
@@ -334,47 +335,17 @@ TURBOLM_AVX2 void micro_kernel(const float* ap, const float* bp, int64_t kb, flo
     }
 }
 
-using MicroKernel = void (*)(const float*, const float*, int64_t, float*, int64_t, int, bool, const float*);
-
 template <size_t... I>
 constexpr auto micro_kernel_table(std::index_sequence<I...>) {
-    return std::array<MicroKernel, sizeof...(I)>{micro_kernel<int(I) + 1>...};
+    return std::array<F32MicroKernel, sizeof...(I)>{micro_kernel<int(I) + 1>...};
 }
+// kMicroKernels[r - 1] handles r rows.
 constexpr auto kMicroKernels = micro_kernel_table(std::make_index_sequence<kMr>());
 
 void tiles(const GemmArgs& a, const void* ap, int64_t panel_bytes, int64_t p0, int64_t p1, int64_t j0, int64_t j1,
            void* w_scratch) {
-    float* wb = static_cast<float*>(w_scratch);
-    for (int64_t jc = j0; jc < j1; jc += kNc) {
-        const int64_t nb = std::min(kNc, j1 - jc);
-        for (int64_t pc = 0; pc < a.k; pc += kKc) {
-            const int64_t kb = std::min(kKc, a.k - pc);
-            switch (a.w_dtype) {
-                case DType::kF32:
-                    pack_w<DType::kF32>(a, jc, nb, pc, kb, wb);
-                    break;
-                case DType::kF16:
-                    pack_w<DType::kF16>(a, jc, nb, pc, kb, wb);
-                    break;
-                default:
-                    pack_w<DType::kBF16>(a, jc, nb, pc, kb, wb);
-                    break;
-            }
-            const bool first = pc == 0;
-            const bool load_c = !first || a.accumulate;
-            const float* bias = first && a.bias ? a.bias + jc : nullptr;
-            for (int64_t p = p0; p < p1; ++p) {
-                const int64_t rows = std::min<int64_t>(kMr, a.m - p * kMr);
-                const float* apan =
-                    reinterpret_cast<const float*>(static_cast<const char*>(ap) + p * panel_bytes) + pc * kMr;
-                float* c = a.y + p * kMr * a.ldy + jc;
-                const MicroKernel kernel = kMicroKernels[rows - 1];
-                for (int64_t jr = 0; jr < nb; jr += kNr)
-                    kernel(apan, wb + jr * kb, kb, c + jr, a.ldy, int(std::min<int64_t>(kNr, nb - jr)), load_c,
-                           bias ? bias + jr : nullptr);
-            }
-        }
-    }
+    f32_tile_loop<kMr, kNr, kNc, kKc>(a, ap, panel_bytes, p0, p1, j0, j1, static_cast<float*>(w_scratch),
+                                      kMicroKernels.data(), TURBOLM_PACK_W_BY_DTYPE(a));
 }
 
 }  // namespace
