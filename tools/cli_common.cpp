@@ -67,4 +67,18 @@ int run_guarded(const std::function<void()>& body) {
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
+Device parse_device(const std::string& name) {
+    if (name == "cpu") return Device::kCpu;
+    if (name == "cuda") return Device::kCuda;
+    fail(StatusCode::kInvalidArgument, "unknown device '", name, "' (expected cpu or cuda)");
+}
+
+const char* build_commit() {
+#ifdef TURBOLM_GIT_COMMIT
+    return TURBOLM_GIT_COMMIT;
+#else
+    return "unknown";
+#endif
+}
+
 }  // namespace turbolm::cli

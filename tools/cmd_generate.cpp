@@ -38,6 +38,7 @@ public:
         sub->add_flag("--ignore-eos", ignore_eos_, "Keep generating past end-of-sequence tokens");
         sub->add_flag("--dummy-weights", dummy_weights_, "Random weights of the config's shapes (no weight files)");
         sub->add_option("--threads,-t", threads_, "CPU threads (default: all cores)");
+        sub->add_option("--device", device_, "cpu or cuda (default: cpu)")->check(CLI::IsMember({"cpu", "cuda"}));
         sub->add_option("--matmul-precision", precision_,
                         "f32: activations stay f32 (reference); weight: multiply in the weights' 16-bit type")
             ->check(CLI::IsMember({"f32", "weight"}));
@@ -93,6 +94,7 @@ private:
         mo.dummy_weights = dummy_weights_;
         mo.seed = seed_.value_or(0);
         mo.precision = precision_ == "weight" ? ops::MatmulPrecision::kWeightType : ops::MatmulPrecision::kF32;
+        mo.device = parse_device(device_);
         auto model = Model::load(model_dir_, mo);
         const GenerationConfig gen = GenerationConfig::load(model_dir_);
 
@@ -158,6 +160,7 @@ private:
     bool ignore_eos_ = false;
     bool dummy_weights_ = false;
     bool json_ = false;
+    std::string device_ = "cpu";
     std::string precision_ = "f32";
 };
 

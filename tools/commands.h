@@ -14,6 +14,7 @@ public:
     virtual int run() = 0;  // process exit code
 };
 
+std::unique_ptr<Command> make_bench_command();
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_inspect_command();
 std::unique_ptr<Command> make_tokenize_command();

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "turbolm 0.1.0");
     turbolm::cli::Command* selected = nullptr;
     std::vector<std::unique_ptr<turbolm::cli::Command>> commands;
+    commands.push_back(turbolm::cli::make_bench_command());
     commands.push_back(turbolm::cli::make_generate_command());
     commands.push_back(turbolm::cli::make_inspect_command());
     commands.push_back(turbolm::cli::make_tokenize_command());

@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/device_backend.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -52,20 +54,37 @@ std::shared_ptr<Storage> allocate_cpu(size_t bytes) {
     return st;
 }
 
+std::shared_ptr<Storage> allocate_device(Device device, size_t bytes) {
+    DeviceBackend& backend = device_backend(device);
+    void* p = bytes ? backend.allocate(bytes) : nullptr;
+    auto st = std::make_shared<Storage>();
+    st->data = p;
+    st->bytes = bytes;
+    st->device = device;
+    st->owner = std::shared_ptr<void>(p, [&backend, bytes](void* q) {
+        if (q) backend.deallocate(q, bytes);
+    });
+    return st;
+}
+
 }  // namespace
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     Tensor t;
     t.dtype_ = dtype;
     t.shape_ = shape;
     t.init_contiguous_strides();
-    t.storage_ = allocate_cpu(t.nbytes());
+    t.storage_ = device == Device::kCpu ? allocate_cpu(t.nbytes()) : allocate_device(device, t.nbytes());
     return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) {
-    Tensor t = empty(shape, dtype);
-    std::memset(t.raw_data(), 0, t.nbytes());
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+    Tensor t = empty(shape, dtype, device);
+    if (device == Device::kCpu) {
+        std::memset(t.raw_data(), 0, t.nbytes());
+    } else {
+        device_backend(device).fill_zero(t.raw_data(), t.nbytes());
+    }
     return t;
 }
 
@@ -224,9 +243,12 @@ void store_float(void* base, DType dt, int64_t i, float v) {
 }  // namespace
 
 void Tensor::copy_from(const Tensor& src) {
-    TURBOLM_CHECK(device() == Device::kCpu && src.device() == Device::kCpu, "copy_from on device memory");
-    TURBOLM_CHECK(is_contiguous(), "copy into non-contiguous ", describe());
     TURBOLM_CHECK(shape_ == src.shape_, "copy ", src.describe(), " into ", describe());
+    if (device() != Device::kCpu || src.device() != Device::kCpu) {
+        copy_across_devices(src);
+        return;
+    }
+    TURBOLM_CHECK(is_contiguous(), "copy into non-contiguous ", describe());
     if (dtype_ == src.dtype_ && src.is_contiguous()) {
         std::memcpy(raw_data(), src.raw_data(), nbytes());
         return;
@@ -257,6 +279,44 @@ void Tensor::copy_from(const Tensor& src) {
     const void* s = src.raw_data();
     for_each_index(shape_, src.strides_.data(),
                    [&](int64_t d, int64_t o) { store_float(dst, dtype_, d, load_float(s, src.dtype_, o)); });
+}
+
+void Tensor::copy_from_rows(const Tensor& src) {
+    // Either tensor may be a row slice of a wider buffer: [rows..., cols] with a contiguous last axis
+    // and rows that are evenly spaced (2-D views, or contiguous leading axes).
+    TURBOLM_CHECK(dtype_ == src.dtype_, "copy between devices needs one dtype: ", src.describe(), " -> ",
+                  describe());
+    if (numel() == 0) return;
+    const Device dev = device() != Device::kCpu ? device() : src.device();
+    DeviceBackend& backend = device_backend(dev);
+    if (is_contiguous() && src.is_contiguous()) {
+        backend.copy(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+        return;
+    }
+    auto row_pitch = [](const Tensor& t) -> int64_t {
+        const int n = t.ndim();
+        TURBOLM_CHECK(n >= 1 && t.strides_[n - 1] == 1, "device copy needs a contiguous last axis: ", t.describe());
+        if (n == 1) return t.shape_[0];
+        // Leading axes must collapse into one evenly strided row axis.
+        for (int i = 0; i + 2 < n; ++i)
+            TURBOLM_CHECK(t.strides_[i] == t.strides_[i + 1] * t.shape_[i + 1], "device copy of ", t.describe(),
+                          " with uneven row strides");
+        return t.strides_[n - 2];
+    };
+    const int64_t cols = shape_[ndim() - 1];
+    const int64_t rows = numel() / cols;
+    const size_t es = dtype_size(dtype_);
+    backend.copy_rows(raw_data(), size_t(row_pitch(*this)) * es, device(), src.raw_data(),
+                      size_t(row_pitch(src)) * es, src.device(), size_t(cols) * es, size_t(rows));
+}
+
+void Tensor::copy_across_devices(const Tensor& src) { copy_from_rows(src); }
+
+Tensor Tensor::to_device(Device device) const {
+    if (this->device() == device) return *this;
+    Tensor t = empty(shape_, dtype_, device);
+    t.copy_from(*this);
+    return t;
 }
 
 Tensor Tensor::contiguous() const {

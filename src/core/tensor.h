@@ -58,9 +58,9 @@ class Tensor {
 public:
     Tensor() = default;
 
-    // Fresh, uninitialized, 64-byte aligned CPU memory.
-    static Tensor empty(const Shape& shape, DType dtype);
-    static Tensor zeros(const Shape& shape, DType dtype);
+    // Fresh, uninitialized memory: 64-byte aligned on the CPU; from the device backend's pool elsewhere.
+    static Tensor empty(const Shape& shape, DType dtype, Device device = Device::kCpu);
+    static Tensor zeros(const Shape& shape, DType dtype, Device device = Device::kCpu);
     // A view of memory owned by someone else; `owner` keeps it alive (may be null for static data).
     static Tensor wrap(void* data, const Shape& shape, DType dtype, std::shared_ptr<void> owner,
                        Device device = Device::kCpu);
@@ -102,12 +102,17 @@ public:
     // Copies.
     Tensor contiguous() const;
     Tensor to(DType dtype) const;  // CPU conversion between float types (and identity copies)
-    void copy_from(const Tensor& src);  // same shape; converts float dtypes on the CPU
+    // Same shape. On the CPU converts float dtypes and reads any strides; between devices the dtypes
+    // must match and both sides need a contiguous last axis (rows copied with their pitches).
+    void copy_from(const Tensor& src);
+    Tensor to_device(Device device) const;  // a contiguous copy on `device` (this tensor when already there)
 
     std::string describe() const;  // "bf16[2048, 8192]"
 
 private:
     int norm_axis(int axis) const;
+    void copy_across_devices(const Tensor& src);
+    void copy_from_rows(const Tensor& src);
     void init_contiguous_strides();
 
     std::shared_ptr<Storage> storage_;

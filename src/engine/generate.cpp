@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "core/error.h"
+#include "engine/batch_decoder.h"
 #include "sampling/sampler.h"
 
 namespace turbolm {
@@ -23,17 +25,37 @@ GenerateResult generate(const Model& model, std::span<const int32_t> prompt, con
     result.finish_reason = "length";
     if (options.max_new_tokens == 0) return result;
 
-    KvCache kv = model.new_kv_cache(int64_t(prompt.size()) + options.max_new_tokens);
     using Clock = std::chrono::steady_clock;
-    auto t0 = Clock::now();
-    Tensor logits = model.forward(prompt, kv);
-    auto t1 = Clock::now();
+    auto t0 = Clock::now(), t1 = t0;
+    // The CPU runs one forward per token here; other devices go through the batch decoder, which
+    // samples on the device and replays each decode step from a captured graph.
+    std::unique_ptr<BatchDecoder> device_decoder;
+    KvCache kv;
+    Tensor logits;
+    if (model.device() == Device::kCpu) {
+        kv = model.new_kv_cache(int64_t(prompt.size()) + options.max_new_tokens);
+        logits = model.forward(prompt, kv);
+    } else {
+        BatchDecoderOptions bo;
+        bo.capacity = int64_t(prompt.size()) + options.max_new_tokens;
+        bo.sampling = options.sampling;
+        bo.sampling.seed = result.seed;
+        device_decoder = std::make_unique<BatchDecoder>(model, bo);
+        device_decoder->prefill({std::vector<int32_t>(prompt.begin(), prompt.end())});
+    }
+    t1 = Clock::now();
     result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
 
     for (int step = 0; step < options.max_new_tokens; ++step) {
-        if (step > 0) logits = model.forward(std::span<const int32_t>(&result.tokens.back(), 1), kv);
-        std::span<float> row(logits.data<float>(), size_t(n_vocab));
-        const int32_t next = sampler.sample(row, prompt, result.tokens);
+        int32_t next;
+        if (device_decoder) {
+            if (step > 0) device_decoder->step();
+            next = device_decoder->last_tokens()[0];
+        } else {
+            if (step > 0) logits = model.forward(std::span<const int32_t>(&result.tokens.back(), 1), kv);
+            std::span<float> row(logits.data<float>(), size_t(n_vocab));
+            next = sampler.sample(row, prompt, result.tokens);
+        }
         result.tokens.push_back(next);
         const bool stop = !options.ignore_eos && std::find(options.stop_token_ids.begin(),
                                                            options.stop_token_ids.end(),

@@ -2,22 +2,26 @@
 
 namespace turbolm {
 
-KvCache::KvCache(int64_t n_layer, int64_t capacity, int64_t n_head_kv, int64_t head_dim) : capacity_(capacity) {
-    TURBOLM_CHECK(n_layer > 0 && capacity > 0 && n_head_kv > 0 && head_dim > 0, "KV cache dimensions");
+KvCache::KvCache(int64_t n_layer, int64_t capacity, int64_t n_head_kv, int64_t head_dim, DType dtype, Device device,
+                 int64_t n_seqs)
+    : size_(size_t(std::max<int64_t>(n_seqs, 0)), 0), capacity_(capacity), dtype_(dtype), device_(device) {
+    TURBOLM_CHECK(n_layer > 0 && capacity > 0 && n_head_kv > 0 && head_dim > 0 && n_seqs > 0, "KV cache dimensions");
     for (int64_t l = 0; l < n_layer; ++l) {
-        k_.push_back(Tensor::empty({capacity, n_head_kv, head_dim}, DType::kF32));
-        v_.push_back(Tensor::empty({capacity, n_head_kv, head_dim}, DType::kF32));
+        k_.push_back(Tensor::empty({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
+        v_.push_back(Tensor::empty({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
     }
 }
 
-void KvCache::commit(int64_t n) {
-    TURBOLM_CHECK(n >= 0 && size_ + n <= capacity_, "KV commit of ", n, " beyond capacity ", capacity_);
-    size_ += n;
+void KvCache::commit(int64_t n, int64_t seq) {
+    int64_t& size = size_.at(size_t(seq));
+    TURBOLM_CHECK(n >= 0 && size + n <= capacity_, "KV commit of ", n, " beyond capacity ", capacity_);
+    size += n;
 }
 
-void KvCache::truncate(int64_t n) {
-    TURBOLM_CHECK(n >= 0 && n <= size_, "KV truncate to ", n, " of ", size_);
-    size_ = n;
+void KvCache::truncate(int64_t n, int64_t seq) {
+    int64_t& size = size_.at(size_t(seq));
+    TURBOLM_CHECK(n >= 0 && n <= size, "KV truncate to ", n, " of ", size);
+    size = n;
 }
 
 size_t KvCache::bytes() const {

@@ -1,6 +1,7 @@
-// A contiguous per-sequence KV cache: for every layer, keys and values of positions
-// [0, capacity) laid out [position, n_head_kv, head_dim] in f32. One sequence owns one cache; the
-// paged, shared cache of in-flight batching replaces this behind the same model interface.
+// The KV cache of a static batch of sequences: for every layer one pool of slots
+// [n_seqs * capacity, n_head_kv, head_dim] in which sequence s owns slots [s * capacity, (s+1) * capacity).
+// This is the paged layout (ops::AttentionBatch) with one block of `capacity` positions per
+// sequence; the block allocator of in-flight batching hands out smaller blocks of the same pools.
 #pragma once
 
 #include <vector>
@@ -12,25 +13,32 @@ namespace turbolm {
 class KvCache {
 public:
     KvCache() = default;
-    KvCache(int64_t n_layer, int64_t capacity, int64_t n_head_kv, int64_t head_dim);
+    // dtype: f32 on the CPU, the compute dtype on the GPU.
+    KvCache(int64_t n_layer, int64_t capacity, int64_t n_head_kv, int64_t head_dim, DType dtype = DType::kF32,
+            Device device = Device::kCpu, int64_t n_seqs = 1);
 
-    int64_t size() const { return size_; }  // positions filled
-    int64_t capacity() const { return capacity_; }
+    int64_t n_seqs() const { return int64_t(size_.size()); }
+    int64_t size(int64_t seq = 0) const { return size_[size_t(seq)]; }  // positions filled
+    int64_t capacity() const { return capacity_; }                      // positions per sequence
     int64_t n_layer() const { return int64_t(k_.size()); }
-    // [capacity, n_head_kv, head_dim]
+    DType dtype() const { return dtype_; }
+    Device device() const { return device_; }
+    // [n_seqs * capacity, n_head_kv, head_dim]
     const Tensor& k(int64_t layer) const { return k_[size_t(layer)]; }
     const Tensor& v(int64_t layer) const { return v_[size_t(layer)]; }
 
-    // The model writes positions [size, size + n) of every layer, then commits them.
-    void commit(int64_t n);
+    // The model writes positions [size, size + n) of a sequence in every layer, then commits them.
+    void commit(int64_t n, int64_t seq = 0);
     // Forgets positions >= n (rejected speculative tokens, a rewound conversation).
-    void truncate(int64_t n);
+    void truncate(int64_t n, int64_t seq = 0);
     size_t bytes() const;
 
 private:
     std::vector<Tensor> k_, v_;
+    std::vector<int64_t> size_;
     int64_t capacity_ = 0;
-    int64_t size_ = 0;
+    DType dtype_ = DType::kF32;
+    Device device_ = Device::kCpu;
 };
 
 }  // namespace turbolm

@@ -16,11 +16,21 @@ namespace {
 // residual += down(act(gate(x)) * up(x))
 void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const Tensor& x, Tensor& residual,
                    ops::MatmulPrecision p) {
-    const int64_t T = x.size(0), n_ff = f.gate.out();
-    Tensor gate = Tensor::empty({T, n_ff}, DType::kF32);
-    Tensor up = Tensor::empty({T, n_ff}, DType::kF32);
-    ops::linear(x, f.gate.w, f.gate.b, gate, p);
-    ops::linear(x, f.up.w, f.up.b, up, p);
+    const int64_t T = x.size(0);
+    Tensor gate, up;
+    if (f.gate_up.w.defined()) {
+        const int64_t n_ff = f.gate_up.out() / 2;
+        Tensor both = Tensor::empty({T, 2 * n_ff}, x.dtype(), x.device());
+        ops::linear(x, f.gate_up.w, f.gate_up.b, both, p);
+        gate = both.slice(1, 0, n_ff);
+        up = both.slice(1, n_ff, 2 * n_ff);
+    } else {
+        const int64_t n_ff = f.gate.out();
+        gate = Tensor::empty({T, n_ff}, x.dtype(), x.device());
+        up = Tensor::empty({T, n_ff}, x.dtype(), x.device());
+        ops::linear(x, f.gate.w, f.gate.b, gate, p);
+        ops::linear(x, f.up.w, f.up.b, up, p);
+    }
     ops::act_mul(cfg.act, gate, up, gate);
     ops::linear(gate, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
 }
@@ -28,7 +38,7 @@ void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const Tensor& x, T
 // residual += down(act(up(x)))
 void plain_forward(const ModelConfig& cfg, const PlainFfn& f, const Tensor& x, Tensor& residual,
                    ops::MatmulPrecision p) {
-    Tensor h = Tensor::empty({x.size(0), f.up.out()}, DType::kF32);
+    Tensor h = Tensor::empty({x.size(0), f.up.out()}, x.dtype(), x.device());
     ops::linear(x, f.up.w, f.up.b, h, p);
     ops::act_inplace(cfg.act, h);
     ops::linear(h, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
@@ -39,8 +49,11 @@ void plain_forward(const ModelConfig& cfg, const PlainFfn& f, const Tensor& x, T
 void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tensor& residual,
                  ops::MatmulPrecision p) {
     const int64_t T = x.size(0), E = cfg.n_expert, K = cfg.n_expert_used, D = x.size(1);
-    Tensor logits = Tensor::empty({T, E}, DType::kF32);
-    ops::linear(x, f.router.w, f.router.b, logits, p);
+    const Device dev = x.device();
+    Tensor logits_dev = Tensor::empty({T, E}, DType::kF32, dev);
+    ops::linear(x, f.router.w, f.router.b, logits_dev, p);
+    // Routing is decided on the host: each expert then runs once over the rows sent to it.
+    Tensor logits = logits_dev.to_device(Device::kCpu);
     Tensor expert_ids = Tensor::empty({T, K}, DType::kI32);
     Tensor expert_weights = Tensor::empty({T, K}, DType::kF32);
     ops::moe_route(logits, K, cfg.moe_renormalize, expert_ids, expert_weights);
@@ -57,11 +70,11 @@ void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tenso
     for (int64_t e = 0; e < E; ++e) {
         const int64_t n = int64_t(rows[size_t(e)].size());
         if (n == 0) continue;
-        Tensor idx = Tensor::wrap(rows[size_t(e)].data(), {n}, DType::kI32, nullptr);
-        Tensor w = Tensor::wrap(weights[size_t(e)].data(), {n}, DType::kF32, nullptr);
-        Tensor xin = Tensor::empty({n, D}, DType::kF32);
+        Tensor idx = Tensor::wrap(rows[size_t(e)].data(), {n}, DType::kI32, nullptr).to_device(dev);
+        Tensor w = Tensor::wrap(weights[size_t(e)].data(), {n}, DType::kF32, nullptr).to_device(dev);
+        Tensor xin = Tensor::empty({n, D}, x.dtype(), dev);
         ops::gather_rows(x, idx, xin);
-        Tensor out = Tensor::zeros({n, D}, DType::kF32);
+        Tensor out = Tensor::zeros({n, D}, DType::kF32, dev);
         gated_forward(cfg, f.experts[size_t(e)], xin, out, p);
         ops::scatter_add_rows(out, idx, w, residual);
     }

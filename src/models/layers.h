@@ -32,6 +32,7 @@ struct AttentionWeights {
 
 struct GatedFfn {
     Linear gate, up, down;
+    Linear gate_up;  // rows [gate; up] in one matrix when fused at load (GPU), else undefined
 };
 
 struct PlainFfn {
@@ -61,7 +62,8 @@ struct ModelWeights {
     Linear lm_head;  // w aliases tok_embd when embeddings are tied
 };
 
-// Block forwards. x: f32 [T, n_embd]; results are written to `out` ([T, n_embd]) or added into it.
+// Block forwards. x: [T, n_embd] in the activation dtype; the residual is f32 [T, n_embd] and the
+// FFN's output is added into it.
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
 void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
                  ops::MatmulPrecision precision);

@@ -1,22 +1,27 @@
 #include "models/model.h"
 
-#include <numeric>
 #include <set>
 
 #include "core/logging.h"
 #include "io/checkpoint.h"
 #include "models/registry.h"
+#include "models/weight_placement.h"
 
 namespace turbolm {
 
 Model::Model(ModelConfig cfg, ModelWeights w, ModelOptions options)
-    : cfg_(std::move(cfg)), w_(std::move(w)), options_(options), rope_(cfg_) {}
+    : cfg_(std::move(cfg)), w_(std::move(w)), options_(options), rope_(cfg_) {
+    act_dtype_ = ops::compute_dtype(options_.device, cfg_.dtype);
+}
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& options) {
+    ops::init_device(options.device);
     HfConfig hf = HfConfig::load(dir);
     if (options.dummy_weights) {
         ModelConfig probe = architecture_for(hf).parse_config(hf);
-        RandomWeights random(probe.dtype, options.seed);
+        // On a GPU the random weights are drawn there, in the dtype the GPU computes in.
+        const DType dt = options.device == Device::kCpu ? probe.dtype : ops::compute_dtype(options.device, probe.dtype);
+        RandomWeights random(dt, options.seed, options.device);
         return build(hf, random, options);
     }
     CheckpointWeights ckpt(Checkpoint::open(dir));
@@ -28,107 +33,130 @@ std::unique_ptr<Model> Model::build(const HfConfig& hf, const WeightSource& weig
     ModelConfig cfg = arch.parse_config(hf);
     validate(cfg, hf);
     ModelWeights w = arch.load_weights(cfg, weights);
-    log::debug("loaded ", cfg.architecture, " from ", weights.describe());
+    if (options.device != Device::kCpu)
+        w = place_weights(std::move(w), options.device, ops::compute_dtype(options.device, cfg.dtype));
+    log::debug("loaded ", cfg.architecture, " from ", weights.describe(), " on ", device_name(options.device));
     return std::unique_ptr<Model>(new Model(std::move(cfg), std::move(w), options));
 }
 
-KvCache Model::new_kv_cache(int64_t capacity) const {
-    return KvCache(cfg_.n_layer, capacity, cfg_.n_head_kv, cfg_.head_dim);
+KvCache Model::new_kv_cache(int64_t capacity, int64_t n_seqs) const {
+    return KvCache(cfg_.n_layer, capacity, cfg_.n_head_kv, cfg_.head_dim, act_dtype_, options_.device, n_seqs);
 }
 
-void Model::attention_block(int64_t layer, const Tensor& x, const Tensor& pos, const Tensor& inv_freq, KvCache& kv,
+const Tensor& Model::inv_freq_for(int64_t max_len) const {
+    const bool grows = cfg_.rope.type == "dynamic" && max_len > cfg_.n_ctx_train;
+    const int64_t key = grows ? max_len : -1;
+    if (!inv_freq_.defined() || inv_freq_len_ != key) {
+        inv_freq_ = rope_.inv_freq(grows ? max_len : 0).to_device(options_.device);
+        inv_freq_len_ = key;
+    }
+    return inv_freq_;
+}
+
+void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in, KvCache& kv,
                             Tensor& residual) const {
     const LayerWeights& lw = w_.layers[size_t(layer)];
     const AttentionWeights& aw = lw.attn;
+    const Device dev = options_.device;
     const int64_t T = x.size(0), H = cfg_.n_head, Hkv = cfg_.n_head_kv, hd = cfg_.head_dim;
     const int64_t q_dim = H * hd, kv_dim = Hkv * hd;
     const auto p = options_.precision;
 
-    Tensor q2, k2, v2;  // [T, q_dim], [T, kv_dim], [T, kv_dim]; column slices of one buffer when fused
+    // Rows [q (H*hd) | k (Hkv*hd) | v (Hkv*hd)]: one product when the weights are fused, else three
+    // into column slices of the same buffer.
+    Tensor qkv = Tensor::empty({T, q_dim + 2 * kv_dim}, act_dtype_, dev);
     if (aw.fused()) {
-        Tensor qkv = Tensor::empty({T, q_dim + 2 * kv_dim}, DType::kF32);
         ops::linear(x, aw.qkv.w, aw.qkv.b, qkv, p);
-        q2 = qkv.slice(1, 0, q_dim);
-        k2 = qkv.slice(1, q_dim, q_dim + kv_dim);
-        v2 = qkv.slice(1, q_dim + kv_dim, q_dim + 2 * kv_dim);
     } else {
-        q2 = Tensor::empty({T, q_dim}, DType::kF32);
-        k2 = Tensor::empty({T, kv_dim}, DType::kF32);
-        v2 = Tensor::empty({T, kv_dim}, DType::kF32);
+        Tensor q2 = qkv.slice(1, 0, q_dim), k2 = qkv.slice(1, q_dim, q_dim + kv_dim),
+               v2 = qkv.slice(1, q_dim + kv_dim, q_dim + 2 * kv_dim);
         ops::linear(x, aw.q.w, aw.q.b, q2, p);
         ops::linear(x, aw.k.w, aw.k.b, k2, p);
         ops::linear(x, aw.v.w, aw.v.b, v2, p);
     }
-    Tensor q = q2.unflatten(1, H, hd), k = k2.unflatten(1, Hkv, hd), v = v2.unflatten(1, Hkv, hd);
-    if (cfg_.qk_norm) {
-        TURBOLM_CHECK(q.is_contiguous() && k.is_contiguous(), "q/k norm needs separate projections");
-        ops::rms_norm(q, aw.q_norm.w, cfg_.norm_eps, q);
-        ops::rms_norm(k, aw.k_norm.w, cfg_.norm_eps, k);
-    }
+    ops::QkvToCacheArgs args;
+    args.n_head = H;
+    args.n_head_kv = Hkv;
+    args.pos = in.pos;
     if (cfg_.use_rope) {
-        ops::rope(q, pos, inv_freq, cfg_.rot_dim, rope_.attention_scale());
-        ops::rope(k, pos, inv_freq, cfg_.rot_dim, rope_.attention_scale());
+        args.inv_freq = inv_freq_for(in.max_kv_len());
+        args.rot_dim = cfg_.rot_dim;
+        args.rope_scale = rope_.attention_scale();
     }
-    const int64_t start = kv.size();
-    Tensor k_slot = kv.k(layer).slice(0, start, start + T);
-    Tensor v_slot = kv.v(layer).slice(0, start, start + T);
-    k_slot.copy_from(k);
-    v_slot.copy_from(v);
+    if (cfg_.qk_norm) {
+        args.q_norm = aw.q_norm.w;
+        args.k_norm = aw.k_norm.w;
+        args.norm_eps = cfg_.norm_eps;
+    }
+    args.slots = in.slots;
+    Tensor q = Tensor::empty({T, H, hd}, act_dtype_, dev);
+    ops::qkv_to_cache(qkv, args, const_cast<Tensor&>(kv.k(layer)), const_cast<Tensor&>(kv.v(layer)), q);
 
     ops::AttentionParams params;
     params.scale = cfg_.attn_scale_inverse_layer ? cfg_.attn_scale / float(layer + 1) : cfg_.attn_scale;
     params.window = cfg_.layer_window[size_t(layer)];
-    Tensor attn = Tensor::empty({T, H, hd}, DType::kF32);
-    ops::attention(q, kv.k(layer), kv.v(layer), start + T, pos, params, attn);
+    Tensor attn = Tensor::empty({T, H, hd}, act_dtype_, dev);
+    ops::attention(q, kv.k(layer), kv.v(layer), in.attention, params, attn);
     ops::linear(attn.view({T, q_dim}), aw.o.w, aw.o.b, residual, p, /*accumulate=*/true);
 }
 
-Tensor Model::forward(std::span<const int32_t> tokens, KvCache& kv, bool all_logits) const {
-    const int64_t T = int64_t(tokens.size()), start = kv.size();
-    TURBOLM_REQUIRE(T > 0, "forward needs at least one token");
-    if (start + T > kv.capacity())
-        fail(StatusCode::kOutOfRange, "sequence of ", start + T, " tokens exceeds the KV cache capacity of ",
-             kv.capacity());
-    if (cfg_.learned_positions && start + T > cfg_.n_ctx_train)
-        fail(StatusCode::kOutOfRange, "sequence of ", start + T, " tokens exceeds the ", cfg_.n_ctx_train,
-             " positions this model has embeddings for");
-
-    Tensor ids = Tensor::wrap(const_cast<int32_t*>(tokens.data()), {T}, DType::kI32, nullptr);
-    Tensor pos = Tensor::empty({T}, DType::kI32);
-    std::iota(pos.data<int32_t>(), pos.data<int32_t>() + T, int32_t(start));
-
-    Tensor x = Tensor::empty({T, cfg_.n_embd}, DType::kF32);
-    ops::embedding(ids, w_.tok_embd, x);
-    if (cfg_.learned_positions) {
-        Tensor pe = Tensor::empty({T, cfg_.n_embd}, DType::kF32);
-        ops::embedding(pos, w_.pos_embd, pe);
-        ops::add(x, pe, x);
-    }
-    const Tensor inv_freq = cfg_.use_rope ? rope_.inv_freq(start + T) : Tensor();
-    Tensor h = Tensor::empty({T, cfg_.n_embd}, DType::kF32);
-    Tensor h_mlp = cfg_.parallel_two_norms ? Tensor::empty({T, cfg_.n_embd}, DType::kF32) : h;
+Tensor Model::run(const StepInputs& in, KvCache& kv) const {
+    const Device dev = options_.device;
+    const int64_t T = in.n_tokens();
+    Tensor x = Tensor::empty({T, cfg_.n_embd}, DType::kF32, dev);
+    ops::embedding(in.ids, w_.tok_embd, x);
+    if (cfg_.learned_positions) ops::embedding(in.pos, w_.pos_embd, x, /*accumulate=*/true);
+    Tensor h = Tensor::empty({T, cfg_.n_embd}, act_dtype_, dev);
+    Tensor h_mlp = cfg_.parallel_two_norms ? Tensor::empty({T, cfg_.n_embd}, act_dtype_, dev) : h;
     for (int64_t l = 0; l < cfg_.n_layer; ++l) {
         const LayerWeights& lw = w_.layers[size_t(l)];
         norm_forward(cfg_, lw.attn_norm, x, h);
         if (cfg_.parallel_residual) {
             // Both branches read the layer input; compute the MLP's norm before x changes.
             if (cfg_.parallel_two_norms) norm_forward(cfg_, lw.mlp_norm, x, h_mlp);
-            attention_block(l, h, pos, inv_freq, kv, x);
+            attention_block(l, h, in, kv, x);
             ffn_forward(cfg_, lw, h_mlp, x, options_.precision);
         } else {
-            attention_block(l, h, pos, inv_freq, kv, x);
+            attention_block(l, h, in, kv, x);
             norm_forward(cfg_, lw.mlp_norm, x, h);
             ffn_forward(cfg_, lw, h, x, options_.precision);
         }
     }
-    kv.commit(T);
-
-    Tensor rows = all_logits ? x : x.slice(0, T - 1, T);
-    Tensor normed = Tensor::empty(rows.shape(), DType::kF32);
+    Tensor rows = x;
+    if (!in.all_rows_need_logits()) {
+        rows = Tensor::empty({in.n_logit_rows(), cfg_.n_embd}, DType::kF32, dev);
+        ops::gather_rows(x, in.logit_rows, rows);
+    }
+    Tensor normed = Tensor::empty(rows.shape(), act_dtype_, dev);
     norm_forward(cfg_, w_.final_norm, rows, normed);
-    Tensor logits = Tensor::empty({rows.size(0), cfg_.n_vocab}, DType::kF32);
+    Tensor logits = Tensor::empty({rows.size(0), cfg_.n_vocab}, DType::kF32, dev);
     ops::linear(normed, w_.lm_head.w, w_.lm_head.b, logits, options_.precision);
     return logits;
+}
+
+Tensor Model::forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) const {
+    TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == act_dtype_, "KV cache of ", dtype_name(kv.dtype()),
+                  " on ", device_name(kv.device()), " for a model on ", device_name(options_.device));
+    for (const auto& c : chunks) {
+        for (int32_t id : c.tokens)
+            if (id < 0 || id >= cfg_.n_vocab)
+                fail(StatusCode::kOutOfRange, "token id ", id, " is outside the vocabulary [0, ", cfg_.n_vocab, ")");
+        if (cfg_.learned_positions && kv.size(c.seq) + int64_t(c.tokens.size()) > cfg_.n_ctx_train)
+            fail(StatusCode::kOutOfRange, "sequence of ", kv.size(c.seq) + int64_t(c.tokens.size()),
+                 " tokens exceeds the ", cfg_.n_ctx_train, " positions this model has embeddings for");
+    }
+    StepInputs in;
+    in.build(chunks, kv, /*capacity_bounds=*/false);
+    in.upload(options_.device);
+    Tensor logits = run(in, kv);
+    for (const auto& c : chunks) kv.commit(int64_t(c.tokens.size()), c.seq);
+    return logits;
+}
+
+Tensor Model::forward(std::span<const int32_t> tokens, KvCache& kv, bool all_logits) const {
+    TURBOLM_REQUIRE(!tokens.empty(), "forward needs at least one token");
+    const SequenceChunk chunk{tokens, 0, all_logits};
+    return forward_batch(std::span<const SequenceChunk>(&chunk, 1), kv).to_device(Device::kCpu);
 }
 
 namespace {
@@ -160,6 +188,7 @@ void for_each_weight(const ModelWeights& w, Fn&& fn) {
         for (const GatedFfn* g : {&lw.gated}) {
             linear(g->gate);
             linear(g->up);
+            linear(g->gate_up);
             linear(g->down);
         }
         linear(lw.plain.up);
@@ -168,6 +197,7 @@ void for_each_weight(const ModelWeights& w, Fn&& fn) {
         for (const auto& e : lw.moe.experts) {
             linear(e.gate);
             linear(e.up);
+            linear(e.gate_up);
             linear(e.down);
         }
     }

@@ -13,6 +13,7 @@
 #include "models/layers.h"
 #include "models/model_config.h"
 #include "models/rope_table.h"
+#include "models/step_inputs.h"
 #include "models/weights.h"
 
 namespace turbolm {
@@ -21,8 +22,10 @@ struct ModelOptions {
     // Build the model from config.json alone with random weights of the config's dtype.
     bool dummy_weights = false;
     uint64_t seed = 0;
-    // kF32 keeps activations in f32 (the reference); kWeightType multiplies in the weights' 16-bit type.
+    // CPU only: kF32 keeps activations in f32 (the reference); kWeightType multiplies in the weights'
+    // 16-bit type. The GPU always multiplies in the 16-bit compute dtype (ops::compute_dtype).
     ops::MatmulPrecision precision = ops::MatmulPrecision::kF32;
+    Device device = Device::kCpu;
 };
 
 class Model {
@@ -36,24 +39,42 @@ public:
     const ModelWeights& weights() const { return w_; }
     const ModelOptions& options() const { return options_; }
 
-    KvCache new_kv_cache(int64_t capacity) const;
+    Device device() const { return options_.device; }
+    // The dtype of matrix-product inputs and of the KV cache: f32 on the CPU, 16-bit on the GPU.
+    DType activation_dtype() const { return act_dtype_; }
+
+    // Whether a forward step can be recorded in a device graph: no host decisions inside it (mixture-
+    // of-experts routing is decided on the host) and no length-dependent rotary tables.
+    bool graph_capturable() const { return cfg_.ffn != FfnKind::kMoe && cfg_.rope.type != "dynamic"; }
+    // A cache on the model's device for n_seqs sequences of up to `capacity` positions each.
+    KvCache new_kv_cache(int64_t capacity, int64_t n_seqs = 1) const;
 
     // Runs `tokens` at the positions after those already in `kv`, appends their keys and values, and
-    // returns f32 logits [1, n_vocab] for the last token, or [tokens, n_vocab] when all_logits.
+    // returns f32 logits [1, n_vocab] for the last token, or [tokens, n_vocab] when all_logits, on the CPU.
     Tensor forward(std::span<const int32_t> tokens, KvCache& kv, bool all_logits = false) const;
+    // One step over several sequences: f32 logits on the model's device, one row per chunk (its last
+    // token) or one per token for chunks with all_logits, in chunk order. Commits the chunks to kv.
+    Tensor forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) const;
+    // The device work of a step whose inputs are already uploaded: no host synchronisation, no
+    // transfers, so it can be captured in a graph. Does not commit to kv.
+    Tensor run(const StepInputs& in, KvCache& kv) const;
 
     int64_t parameter_count() const;  // tied weights counted once
     size_t weight_bytes() const;
 
 private:
     Model(ModelConfig cfg, ModelWeights w, ModelOptions options);
-    void attention_block(int64_t layer, const Tensor& x, const Tensor& pos, const Tensor& inv_freq, KvCache& kv,
-                         Tensor& residual) const;
+    void attention_block(int64_t layer, const Tensor& x, const StepInputs& in, KvCache& kv, Tensor& residual) const;
+    // The rotary inverse frequencies on the model's device for sequences of up to max_len tokens.
+    const Tensor& inv_freq_for(int64_t max_len) const;
 
     ModelConfig cfg_;
     ModelWeights w_;
     ModelOptions options_;
     RopeTable rope_;
+    DType act_dtype_ = DType::kF32;
+    mutable Tensor inv_freq_;  // cached device copy
+    mutable int64_t inv_freq_len_ = -1;
 };
 
 }  // namespace turbolm

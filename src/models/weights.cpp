@@ -7,6 +7,7 @@
 #include "core/half.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "ops/ops.h"
 
 namespace turbolm {
 
@@ -27,16 +28,25 @@ Tensor CheckpointWeights::get(const std::string& name, const Shape& shape, Weigh
 Tensor RandomWeights::get(const std::string& name, const Shape& shape, WeightKind kind) const {
     const DType dt = (kind == WeightKind::kMatrix || kind == WeightKind::kEmbedding) ? dtype_ : DType::kF32;
     TURBOLM_CHECK(dt == DType::kF32 || dt == DType::kBF16 || dt == DType::kF16, "random weights of ", dtype_name(dt));
-    Tensor t = Tensor::empty(shape, dt);
+    Tensor t = Tensor::empty(shape, dt, device_);
     const int64_t n = t.numel();
+    // Uniform on [-a, a] has variance a^2 / 3; embeddings get unit variance like a trained table's scale.
+    const int64_t fan = shape[shape.size() - 1];
+    const float bound = kind == WeightKind::kEmbedding ? 1.7320508f : std::sqrt(3.0f / float(fan));
+    if (device_ != Device::kCpu) {
+        if (kind == WeightKind::kMatrix || kind == WeightKind::kEmbedding) {
+            ops::fill_uniform(t, -bound, bound, seed_ ^ std::hash<std::string>{}(name));
+        } else {
+            ops::fill_constant(t, kind == WeightKind::kNormScale ? 1.0f : 0.0f);
+        }
+        return t;
+    }
     if (kind == WeightKind::kNormScale || kind == WeightKind::kNormBias || kind == WeightKind::kBias) {
         float* p = t.data<float>();
         for (int64_t i = 0; i < n; ++i) p[i] = kind == WeightKind::kNormScale ? 1.0f : 0.0f;
         return t;
     }
-    const int64_t fan_in = shape[shape.size() - 1];
-    // Uniform on [-a, a] has variance a^2 / 3; embeddings get unit variance like a trained table's scale.
-    const float a = kind == WeightKind::kEmbedding ? 1.7320508f : std::sqrt(3.0f / float(fan_in));
+    const float a = bound;
     const uint64_t name_seed = seed_ ^ std::hash<std::string>{}(name);
     constexpr int64_t kChunk = 1 << 16;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
@@ -67,6 +77,14 @@ Tensor load_matrix(const WeightSource& src, const std::string& name, const Shape
 
 Tensor gather_weight_rows(const Tensor& w, const std::vector<int64_t>& rows) {
     TURBOLM_CHECK(w.ndim() <= 2 && w.is_contiguous(), "gather_weight_rows of ", w.describe());
+    if (w.device() != Device::kCpu) {
+        std::vector<int32_t> idx(rows.begin(), rows.end());
+        Tensor idx_dev = Tensor::wrap(idx.data(), {int64_t(idx.size())}, DType::kI32, nullptr).to_device(w.device());
+        Tensor src = w.ndim() == 2 ? w : w.view({w.size(0), 1});
+        Tensor out = Tensor::empty({int64_t(rows.size()), src.size(1)}, w.dtype(), w.device());
+        ops::gather_rows(src, idx_dev, out);
+        return w.ndim() == 2 ? out : out.view({int64_t(rows.size())});
+    }
     const int64_t cols = w.ndim() == 2 ? w.size(1) : 1;
     Shape shape = w.ndim() == 2 ? Shape{int64_t(rows.size()), cols} : Shape{int64_t(rows.size())};
     Tensor out = Tensor::empty(shape, w.dtype());

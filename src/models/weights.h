@@ -38,7 +38,10 @@ private:
 // scale through the layers), norm scales 1, biases 0.
 class RandomWeights final : public WeightSource {
 public:
-    RandomWeights(DType dtype, uint64_t seed) : dtype_(dtype), seed_(seed) {}
+    // On a device other than the CPU the values are drawn there (a different, equally deterministic
+    // stream), so that a 16 GB model needs neither host memory nor a transfer.
+    RandomWeights(DType dtype, uint64_t seed, Device device = Device::kCpu)
+        : dtype_(dtype), seed_(seed), device_(device) {}
     bool has(const std::string& name) const override { return true; }
     Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const override;
     std::string describe() const override { return "random weights"; }
@@ -46,6 +49,7 @@ public:
 private:
     DType dtype_;
     uint64_t seed_;
+    Device device_;
 };
 
 // Helpers the architectures use.

@@ -1,15 +1,32 @@
 #include "ops/ops.h"
 
 #include <algorithm>
+#include <vector>
+
+#ifdef TURBOLM_WITH_CUDA
+#include "ops/cuda/cuda_ops.h"
+#endif
 
 namespace turbolm::ops {
 namespace {
 
+// Sends a call to the CUDA implementation (src/ops/cuda/cuda_ops.cpp) when `t` lives on the GPU.
+#ifdef TURBOLM_WITH_CUDA
+#define TURBOLM_DISPATCH_CUDA(t, ...)          \
+    if ((t).device() == Device::kCuda) {       \
+        cuda_ops::__VA_ARGS__;                 \
+        return;                                \
+    }
+#else
+#define TURBOLM_DISPATCH_CUDA(t, ...)                                                          \
+    if ((t).device() == Device::kCuda)                                                          \
+        fail(StatusCode::kUnimplemented, "this build of turbolm has no CUDA backend");
+#endif
+
 void require_cpu(const Tensor& t, const char* what) {
     if (t.defined() && t.device() != Device::kCpu)
-        fail(StatusCode::kUnimplemented, what, ": no kernel for ", device_name(t.device()), " tensors in this build");
+        fail(StatusCode::kInvalidArgument, what, ": ", device_name(t.device()), " tensor mixed with CPU tensors");
 }
-
 void require_f32_rows(const Tensor& t, const char* what) {
     TURBOLM_CHECK(t.dtype() == DType::kF32, what, " must be f32, got ", t.describe());
     TURBOLM_CHECK(t.ndim() >= 1 && t.stride(-1) == 1, what, " must have a contiguous last axis, got ", t.describe());
@@ -22,6 +39,7 @@ int64_t row_stride(const Tensor& t) { return t.ndim() == 1 ? t.size(0) : t.strid
 
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, MatmulPrecision precision,
             bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(x, linear(x, w, b, y, accumulate))
     require_cpu(x, "linear");
     require_cpu(w, "linear");
     require_f32_rows(x, "linear input");
@@ -41,6 +59,7 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Matmul
 }
 
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+    TURBOLM_DISPATCH_CUDA(x, rms_norm(x, w, eps, y))
     require_cpu(x, "rms_norm");
     require_f32_rows(x, "rms_norm input");
     require_f32_rows(y, "rms_norm output");
@@ -56,6 +75,7 @@ void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
 }
 
 void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
+    TURBOLM_DISPATCH_CUDA(x, layer_norm(x, w, b, eps, y))
     require_cpu(x, "layer_norm");
     require_f32_rows(x, "layer_norm input");
     require_f32_rows(y, "layer_norm output");
@@ -67,18 +87,8 @@ void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Te
                     y.data<float>(), y.stride(0), x.size(0), cols);
 }
 
-void rope(Tensor& x, const Tensor& pos, const Tensor& inv_freq, int64_t rot_dim, float attention_scale) {
-    require_cpu(x, "rope");
-    require_f32_rows(x, "rope input");
-    TURBOLM_CHECK(x.ndim() == 3 && x.stride(1) == x.size(2), "rope expects [T, heads, head_dim], got ", x.describe());
-    TURBOLM_CHECK(pos.dtype() == DType::kI32 && pos.numel() == x.size(0), "rope positions ", pos.describe());
-    TURBOLM_CHECK(rot_dim % 2 == 0 && rot_dim <= x.size(2) && inv_freq.numel() == rot_dim / 2, "rope rot_dim ",
-                  rot_dim, " inv_freq ", inv_freq.describe());
-    cpu::rope_neox(x.data<float>(), x.stride(0), x.size(0), x.size(1), x.size(2), rot_dim, pos.data<int32_t>(),
-                   inv_freq.data<float>(), attention_scale);
-}
-
 void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out) {
+    TURBOLM_DISPATCH_CUDA(gate, act_mul(act, gate, up, out))
     require_cpu(gate, "act_mul");
     require_f32_rows(gate, "act_mul gate");
     require_f32_rows(up, "act_mul up");
@@ -90,14 +100,15 @@ void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out) 
 }
 
 void act_inplace(Activation act, Tensor& x) {
+    TURBOLM_DISPATCH_CUDA(x, act_inplace(act, x))
     require_cpu(x, "act_inplace");
     require_f32_rows(x, "activation input");
     TURBOLM_CHECK(x.ndim() == 2, "activation expects 2-D, got ", x.describe());
     cpu::act_inplace(act, x.data<float>(), x.stride(0), x.size(0), x.size(1));
 }
 
-void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
-    require_cpu(table, "embedding");
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(table, embedding(ids, table, out, accumulate))
     TURBOLM_CHECK(ids.dtype() == DType::kI32 && ids.is_contiguous(), "embedding ids ", ids.describe());
     TURBOLM_CHECK(table.ndim() == 2 && table.is_contiguous(), "embedding table ", table.describe());
     TURBOLM_CHECK(table.dtype() == DType::kF32 || table.dtype() == DType::kBF16 || table.dtype() == DType::kF16,
@@ -109,29 +120,61 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
     for (int64_t i = 0; i < ids.numel(); ++i)
         if (p[i] < 0 || p[i] >= table.size(0))
             fail(StatusCode::kOutOfRange, "token id ", p[i], " is outside the vocabulary [0, ", table.size(0), ")");
-    cpu::embedding(p, ids.numel(), table.raw_data(), table.dtype(), table.size(1), out.data<float>(), out.stride(0));
+    if (!accumulate) {
+        cpu::embedding(p, ids.numel(), table.raw_data(), table.dtype(), table.size(1), out.data<float>(),
+                       out.stride(0));
+        return;
+    }
+    Tensor rows = Tensor::empty(out.shape(), DType::kF32);
+    cpu::embedding(p, ids.numel(), table.raw_data(), table.dtype(), table.size(1), rows.data<float>(), rows.stride(0));
+    for (int64_t t = 0; t < out.size(0); ++t) cpu::add(out.row<float>(t), rows.row<float>(t), out.row<float>(t), out.size(1));
 }
 
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t n_kv, const Tensor& q_pos,
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                const AttentionParams& params, Tensor& out) {
-    require_cpu(q, "attention");
-    require_f32_rows(q, "attention q");
-    require_f32_rows(k_cache, "attention k");
-    require_f32_rows(v_cache, "attention v");
-    require_f32_rows(out, "attention output");
     TURBOLM_CHECK(q.ndim() == 3 && k_cache.ndim() == 3 && v_cache.ndim() == 3 && out.ndim() == 3, "attention ranks");
     const int64_t n_head = q.size(1), head_dim = q.size(2), n_head_kv = k_cache.size(1);
-    TURBOLM_CHECK(q.stride(1) == head_dim && k_cache.stride(1) == head_dim && v_cache.stride(1) == head_dim &&
-                      out.stride(1) == head_dim,
-                  "attention heads must be packed");
+    TURBOLM_CHECK(q.stride(1) == head_dim && q.stride(2) == 1 && out.stride(1) == head_dim && out.stride(2) == 1 &&
+                      k_cache.is_contiguous() && v_cache.is_contiguous(),
+                  "attention heads must be packed: q ", q.describe(), " out ", out.describe());
     TURBOLM_CHECK(k_cache.size(2) == head_dim && v_cache.shape() == k_cache.shape() && n_head % n_head_kv == 0,
                   "attention shapes q ", q.describe(), " k ", k_cache.describe(), " v ", v_cache.describe());
-    TURBOLM_CHECK(out.shape() == q.shape(), "attention output ", out.describe());
-    TURBOLM_CHECK(n_kv <= k_cache.size(0) && q_pos.numel() == q.size(0) && q_pos.dtype() == DType::kI32,
-                  "attention n_kv / positions");
-    cpu::attention(q.data<float>(), q.stride(0), k_cache.data<float>(), k_cache.stride(0), v_cache.data<float>(),
-                   v_cache.stride(0), q_pos.data<int32_t>(), q.size(0), n_kv, n_head, n_head_kv, head_dim,
-                   params.scale, params.window, out.data<float>(), out.stride(0));
+    TURBOLM_CHECK(out.shape() == q.shape(), "attention output ", out.describe(), " for q ", q.describe());
+    TURBOLM_CHECK(batch.q_start.numel() == batch.n_seqs() + 1 && batch.q_pos.numel() == q.size(0) &&
+                      batch.block_table.ndim() == 2 && batch.block_table.size(0) == batch.n_seqs() &&
+                      batch.block_size > 0,
+                  "attention batch description");
+    TURBOLM_DISPATCH_CUDA(q, attention(q, k_cache, v_cache, batch, params, out))
+    require_f32_rows(q, "attention q");
+    require_f32_rows(k_cache, "attention k");
+    require_f32_rows(out, "attention output");
+    const int32_t* q_start = batch.q_start.data<int32_t>();
+    const int32_t* kv_len = batch.kv_len.data<int32_t>();
+    const int64_t bs = batch.block_size, row = n_head_kv * head_dim;
+    for (int64_t s = 0; s < batch.n_seqs(); ++s) {
+        const int64_t t0 = q_start[s], t1 = q_start[s + 1], n_kv = kv_len[s];
+        if (t1 == t0) continue;
+        const int32_t* blocks = batch.block_table.row<int32_t>(s);
+        const float *k, *v;
+        std::vector<float> k_rows, v_rows;
+        if (n_kv <= bs) {
+            // The whole sequence sits in its first block: read the cache in place.
+            k = k_cache.data<float>() + blocks[0] * bs * row;
+            v = v_cache.data<float>() + blocks[0] * bs * row;
+        } else {
+            k_rows.resize(size_t(n_kv * row));
+            v_rows.resize(size_t(n_kv * row));
+            for (int64_t p = 0; p < n_kv; ++p) {
+                const int64_t slot = blocks[p / bs] * bs + p % bs;
+                std::copy_n(k_cache.data<float>() + slot * row, row, k_rows.data() + p * row);
+                std::copy_n(v_cache.data<float>() + slot * row, row, v_rows.data() + p * row);
+            }
+            k = k_rows.data();
+            v = v_rows.data();
+        }
+        cpu::attention(q.row<float>(t0), q.stride(0), k, row, v, row, batch.q_pos.data<int32_t>() + t0, t1 - t0, n_kv,
+                       n_head, n_head_kv, head_dim, params.scale, params.window, out.row<float>(t0), out.stride(0));
+    }
 }
 
 void moe_route(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, Tensor& weights) {
@@ -148,6 +191,7 @@ void moe_route(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, T
 }
 
 void gather_rows(const Tensor& src, const Tensor& rows, Tensor& dst) {
+    TURBOLM_DISPATCH_CUDA(src, gather_rows(src, rows, dst))
     require_cpu(src, "gather_rows");
     require_f32_rows(src, "gather_rows source");
     require_f32_rows(dst, "gather_rows destination");
@@ -162,6 +206,7 @@ void gather_rows(const Tensor& src, const Tensor& rows, Tensor& dst) {
 }
 
 void scatter_add_rows(const Tensor& src, const Tensor& rows, const Tensor& weights, Tensor& dst) {
+    TURBOLM_DISPATCH_CUDA(src, scatter_add_rows(src, rows, weights, dst))
     require_cpu(src, "scatter_add_rows");
     require_f32_rows(src, "scatter_add_rows source");
     require_f32_rows(dst, "scatter_add_rows destination");
@@ -181,11 +226,187 @@ void scatter_add_rows(const Tensor& src, const Tensor& rows, const Tensor& weigh
 }
 
 void add(const Tensor& a, const Tensor& b, Tensor& y) {
+    TURBOLM_DISPATCH_CUDA(a, add(a, b, y))
     require_cpu(a, "add");
     TURBOLM_CHECK(a.shape() == b.shape() && a.shape() == y.shape() && a.is_contiguous() && b.is_contiguous() &&
                       y.is_contiguous() && a.dtype() == DType::kF32 && b.dtype() == DType::kF32,
                   "add shapes ", a.describe(), " ", b.describe(), " ", y.describe());
     cpu::add(a.data<float>(), b.data<float>(), y.data<float>(), a.numel());
+}
+
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, Tensor& k_cache, Tensor& v_cache, Tensor& q_out) {
+    const int64_t T = qkv.size(0), H = a.n_head, Hkv = a.n_head_kv;
+    TURBOLM_CHECK(qkv.ndim() == 2 && qkv.stride(1) == 1 && H > 0 && Hkv > 0 && qkv.size(1) % (H + 2 * Hkv) == 0,
+                  "qkv_to_cache input ", qkv.describe());
+    const int64_t hd = qkv.size(1) / (H + 2 * Hkv);
+    TURBOLM_CHECK(q_out.is_contiguous() && q_out.shape() == Shape({T, H, hd}), "qkv_to_cache q ", q_out.describe());
+    TURBOLM_CHECK(k_cache.is_contiguous() && v_cache.is_contiguous() && k_cache.ndim() == 3 &&
+                      k_cache.size(1) == Hkv && k_cache.size(2) == hd && v_cache.shape() == k_cache.shape(),
+                  "qkv_to_cache cache ", k_cache.describe());
+    TURBOLM_CHECK(a.slots.dtype() == DType::kI64 && a.slots.numel() == T && a.pos.numel() == T,
+                  "qkv_to_cache slots/positions");
+    TURBOLM_CHECK(!a.inv_freq.defined() || (a.rot_dim % 2 == 0 && a.rot_dim <= hd && a.inv_freq.numel() == a.rot_dim / 2),
+                  "qkv_to_cache rot_dim ", a.rot_dim);
+    TURBOLM_DISPATCH_CUDA(qkv, qkv_to_cache(qkv, a, k_cache, v_cache, q_out))
+    require_f32_rows(qkv, "qkv_to_cache input");
+    Tensor k = Tensor::empty({T, Hkv, hd}, DType::kF32);
+    q_out.copy_from(qkv.slice(1, 0, H * hd).unflatten(1, H, hd));
+    k.copy_from(qkv.slice(1, H * hd, (H + Hkv) * hd).unflatten(1, Hkv, hd));
+    if (a.q_norm.defined()) cpu::rms_norm(q_out.data<float>(), hd, a.q_norm.data<float>(), a.norm_eps, q_out.data<float>(), hd, T * H, hd);
+    if (a.k_norm.defined()) cpu::rms_norm(k.data<float>(), hd, a.k_norm.data<float>(), a.norm_eps, k.data<float>(), hd, T * Hkv, hd);
+    if (a.inv_freq.defined()) {
+        cpu::rope_neox(q_out.data<float>(), H * hd, T, H, hd, a.rot_dim, a.pos.data<int32_t>(), a.inv_freq.data<float>(), a.rope_scale);
+        cpu::rope_neox(k.data<float>(), Hkv * hd, T, Hkv, hd, a.rot_dim, a.pos.data<int32_t>(), a.inv_freq.data<float>(), a.rope_scale);
+    }
+    const int64_t row = Hkv * hd;
+    const int64_t* slots = a.slots.data<int64_t>();
+    for (int64_t t = 0; t < T; ++t) {
+        if (slots[t] < 0) continue;
+        TURBOLM_CHECK(slots[t] < k_cache.size(0), "KV slot ", slots[t], " outside the cache");
+        std::copy_n(k.row<float>(t), row, k_cache.data<float>() + slots[t] * row);
+        std::copy_n(qkv.row<float>(t) + (H + Hkv) * hd, row, v_cache.data<float>() + slots[t] * row);
+    }
+}
+
+void fill_uniform(Tensor& t, float lo, float hi, uint64_t seed) {
+    TURBOLM_CHECK(t.is_contiguous(), "fill_uniform of non-contiguous ", t.describe());
+    TURBOLM_DISPATCH_CUDA(t, fill_uniform(t, lo, hi, seed))
+    fail(StatusCode::kUnimplemented, "fill_uniform on the CPU (RandomWeights fills CPU tensors itself)");
+}
+
+void fill_constant(Tensor& t, float value) {
+    TURBOLM_CHECK(t.is_contiguous(), "fill_constant of non-contiguous ", t.describe());
+    TURBOLM_DISPATCH_CUDA(t, fill_constant(t, value))
+    Tensor one = Tensor::empty({1}, DType::kF32);
+    one.data<float>()[0] = value;
+    Tensor v = one.to(t.dtype());
+    const size_t es = dtype_size(t.dtype());
+    for (int64_t i = 0; i < t.numel(); ++i)
+        std::copy_n(static_cast<const char*>(v.raw_data()), es, static_cast<char*>(t.raw_data()) + size_t(i) * es);
+}
+
+void convert(const Tensor& src, Tensor& dst) {
+    TURBOLM_CHECK(src.shape() == dst.shape() && src.is_contiguous() && dst.is_contiguous() &&
+                      src.device() == dst.device(),
+                  "convert ", src.describe(), " -> ", dst.describe());
+    TURBOLM_DISPATCH_CUDA(src, convert(src, dst))
+    dst.copy_from(src);
+}
+
+void sample(Tensor& logits, const Tensor& params, const Tensor& counts, const Tensor& seen, Tensor& ids,
+            Tensor& logprobs) {
+    TURBOLM_CHECK(logits.dtype() == DType::kF32 && logits.ndim() == 2 && logits.stride(1) == 1, "sample logits ",
+                  logits.describe());
+    const int64_t rows = logits.size(0);
+    TURBOLM_CHECK(params.dtype() == DType::kU8 && params.numel() == rows * int64_t(sizeof(SamplingRowParams)) &&
+                      ids.dtype() == DType::kI32 && ids.numel() == rows,
+                  "sample params/ids ", params.describe(), " ", ids.describe());
+    TURBOLM_CHECK(!counts.defined() || (counts.shape() == logits.shape() && seen.shape() == logits.shape()),
+                  "sample penalty state");
+    TURBOLM_DISPATCH_CUDA(logits, sample(logits, params, counts, seen, ids, logprobs))
+    fail(StatusCode::kUnimplemented, "ops::sample runs on the GPU; the CPU engine samples with turbolm::Sampler");
+}
+
+void record_tokens(const Tensor& ids, Tensor& counts, Tensor& seen) {
+    TURBOLM_CHECK(counts.ndim() == 2 && ids.numel() == counts.size(0), "record_tokens shapes");
+    TURBOLM_DISPATCH_CUDA(ids, record_tokens(ids, counts, seen))
+    fail(StatusCode::kUnimplemented, "ops::record_tokens runs on the GPU");
+}
+
+void mark_prompts(const Tensor& prompt_ids, const Tensor& offsets, Tensor& counts, Tensor& seen) {
+    TURBOLM_CHECK(counts.ndim() == 2 && offsets.numel() == counts.size(0) + 1, "mark_prompts shapes");
+    TURBOLM_DISPATCH_CUDA(counts, mark_prompts(prompt_ids, offsets, counts, seen))
+    fail(StatusCode::kUnimplemented, "ops::mark_prompts runs on the GPU");
+}
+
+void init_device(Device device) {
+    if (device == Device::kCpu) return;
+#ifdef TURBOLM_WITH_CUDA
+    cuda_ops::init();
+#else
+    fail(StatusCode::kUnimplemented, "this build of turbolm has no CUDA backend (build with nvcc available)");
+#endif
+}
+
+bool device_available(Device device) {
+    if (device == Device::kCpu) return true;
+#ifdef TURBOLM_WITH_CUDA
+    return cuda_ops::available();
+#else
+    return false;
+#endif
+}
+
+void synchronize(Device device) {
+    if (device == Device::kCpu) return;
+#ifdef TURBOLM_WITH_CUDA
+    cuda_ops::synchronize();
+#endif
+}
+
+DeviceMemoryStats device_memory_stats(Device device) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device == Device::kCuda) return cuda_ops::memory_stats();
+#endif
+    return {};
+}
+
+void reset_peak_device_memory(Device device) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device == Device::kCuda) cuda_ops::reset_peak_memory();
+#endif
+}
+
+void trim_device_memory(Device device) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device == Device::kCuda) cuda_ops::trim_memory();
+#endif
+}
+
+std::string device_description(Device device) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device == Device::kCuda) return cuda_ops::description();
+#endif
+    return device_name(device);
+}
+
+struct DeviceGraph::Impl {
+#ifdef TURBOLM_WITH_CUDA
+    std::shared_ptr<cuda_ops::Graph> graph;
+#endif
+};
+
+DeviceGraph::DeviceGraph(Device device) : device_(device), impl_(std::make_unique<Impl>()) {}
+DeviceGraph::~DeviceGraph() = default;
+
+void DeviceGraph::capture(const std::function<void()>& work) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device_ == Device::kCuda) {
+        impl_->graph = cuda_ops::capture_graph(work);
+        return;
+    }
+#endif
+    work_ = work;
+    work_();
+}
+
+void DeviceGraph::replay() {
+#ifdef TURBOLM_WITH_CUDA
+    if (device_ == Device::kCuda) {
+        TURBOLM_CHECK(impl_->graph != nullptr, "replay of a graph that was never captured");
+        cuda_ops::replay_graph(*impl_->graph);
+        return;
+    }
+#endif
+    TURBOLM_CHECK(work_ != nullptr, "replay of a graph that was never captured");
+    work_();
+}
+
+DType compute_dtype(Device device, DType weight_dtype) {
+    if (device == Device::kCpu) return DType::kF32;
+    // bf16 checkpoints compute in bf16; f16 and f32 ones in f16, whose 3 extra mantissa bits keep
+    // f32 models closer to themselves (mixture-of-experts routing flips under bf16 rounding).
+    return weight_dtype == DType::kBF16 ? DType::kBF16 : DType::kF16;
 }
 
 }  // namespace turbolm::ops

@@ -1,9 +1,15 @@
 // The operations model code is written in. Each takes tensors, checks shapes and dtypes, and
-// dispatches on the tensors' device to a kernel (src/ops/cpu today; src/ops/cuda with the CUDA
-// backend). Model code calls only these and never names a backend.
+// dispatches on the tensors' device to a kernel (src/ops/cpu, src/ops/cuda). Model code calls only
+// these and never names a backend.
+//
+// Dtypes: on the CPU activations are f32. On the GPU the residual stream is f32 and the inputs of
+// matrix products (norm outputs, attention outputs, MLP activations) are 16-bit, the weights' type.
 #pragma once
 
-#include <span>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 
 #include "core/tensor.h"
 #include "ops/cpu/cpu_kernels.h"
@@ -14,44 +20,141 @@ namespace turbolm::ops {
 using cpu::Activation;
 using cpu::MatmulPrecision;
 
-// y[t, :] (+)= x[t, :] @ w^T + b.   x: f32 [T, in]; w: [out, in] in f32/bf16/f16; b: f32 [out] or undefined;
-// y: f32 [T, out]. With accumulate, y must already hold the residual that is added to.
+// Prepares the backend of `device` (selects the GPU, creates its stream); throws Error(kUnimplemented)
+// when this build or machine has none. device_available never throws.
+void init_device(Device device);
+bool device_available(Device device);
+// Waits for the device's queued work; an asynchronous kernel failure surfaces here as an Error.
+void synchronize(Device device);
+// Memory a device backend holds (all zero on the CPU).
+struct DeviceMemoryStats {
+    size_t allocated = 0, reserved = 0, peak_allocated = 0, peak_reserved = 0;
+    size_t device_total = 0, device_free = 0;  // as the driver reports them
+};
+DeviceMemoryStats device_memory_stats(Device device);
+void reset_peak_device_memory(Device device);
+// Hands cached, unused device memory back to the driver (after loading, before sizing caches).
+void trim_device_memory(Device device);
+std::string device_description(Device device);  // "NVIDIA H200 (132 SMs, 139.8 GiB)" or the CPU
+
+// The 16-bit type the GPU computes in for a checkpoint of `weight_dtype`: bf16 for bf16, f16 for f16
+// and f32 (as vLLM's "auto" does); f32 on the CPU.
+DType compute_dtype(Device device, DType weight_dtype);
+
+// y[t, :] (+)= x[t, :] @ w^T + b.   x: [T, in]; w: [out, in]; b: f32 [out] or undefined; y: [T, out].
+// CPU: x, y f32, w f32/bf16/f16. GPU: x and w one 16-bit type, y f32 or that type.
+// With accumulate, y already holds the residual that is added to.
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, MatmulPrecision precision,
             bool accumulate = false);
 
-// x, y: f32 [rows, cols] (last axis contiguous; y may alias x); w, b: f32 [cols].
+// x: f32 [rows, cols] (last axis contiguous); w, b: f32 [cols]; y: [rows, cols], f32 (may alias x) or,
+// on the GPU, 16-bit.
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
 void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
 
-// Rotates the first rot_dim dims of every head in place.   x: f32 [T, heads, head_dim]; pos: i32 [T]
-void rope(Tensor& x, const Tensor& pos, const Tensor& inv_freq, int64_t rot_dim, float attention_scale);
-
-// out = act(gate) * up, all f32 [T, n].  act_inplace: x = act(x).
+// out = act(gate) * up, all [T, n] in the activation dtype (out may alias gate).  act_inplace: x = act(x).
 void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out);
 void act_inplace(Activation act, Tensor& x);
 
-// out: f32 [T, n_embd] = rows of table (any float dtype) [vocab, n_embd] picked by ids i32 [T].
-void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
+// out: f32 [T, n_embd] (+)= rows of table [vocab, n_embd] picked by ids i32 [T]. Ids are trusted
+// (the caller checked them against the vocabulary on the host).
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate = false);
+
+// Splits a fused projection qkv [T, (n_head + 2 n_head_kv) * head_dim] into q_out [T, n_head, head_dim]
+// and the cache: optional per-head RMSNorm of q and k (q_norm, k_norm f32 [head_dim]), rotary
+// embedding of the first rot_dim dims (rotate_half form; skipped when inv_freq is undefined), then
+// k and v of token t stored at slot slots[t] of k_cache and v_cache [n_slots, n_head_kv, head_dim].
+struct QkvToCacheArgs {
+    int64_t n_head = 0, n_head_kv = 0;
+    Tensor pos;       // i32 [T]
+    Tensor inv_freq;  // f32 [rot_dim / 2], or undefined for no rotation
+    int64_t rot_dim = 0;
+    float rope_scale = 1.0f;
+    Tensor q_norm, k_norm;  // f32 [head_dim] or undefined
+    float norm_eps = 1e-6f;
+    Tensor slots;  // i64 [T]
+};
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, Tensor& k_cache, Tensor& v_cache, Tensor& q_out);
 
 struct AttentionParams {
     float scale = 1.0f;
     int64_t window = 0;  // sliding window in tokens; 0 = unlimited
 };
-// q, out: f32 [T, n_head, head_dim]; k_cache, v_cache: f32 [capacity, n_head_kv, head_dim] of which
-// the first n_kv positions are valid; q_pos: i32 [T] (each token attends causally up to its position).
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, int64_t n_kv, const Tensor& q_pos,
+// Which query tokens belong to which sequence and where each sequence's keys live in the cache.
+// The tensors are on the device of q; the bounds are host values (fixed while a graph is replayed).
+struct AttentionBatch {
+    Tensor q_start;      // i32 [n_seqs + 1]: sequence s owns query rows [q_start[s], q_start[s+1])
+    Tensor kv_len;       // i32 [n_seqs]: keys at positions [0, kv_len[s]) are valid
+    Tensor q_pos;        // i32 [T]
+    Tensor block_table;  // i32 [n_seqs, max_blocks]: position p of sequence s is at slot
+                         //   block_table[s, p / block_size] * block_size + p % block_size
+    int64_t block_size = 0;
+    int64_t max_q_len = 0, max_kv_len = 0;
+    int64_t n_seqs() const { return kv_len.numel(); }
+};
+// Causal attention: token t attends to the keys p <= q_pos[t] of its sequence (and p > q_pos[t] - window).
+// q, out: [T, n_head, head_dim]; k_cache, v_cache: [n_slots, n_head_kv, head_dim].
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                const AttentionParams& params, Tensor& out);
 
-// Mixture-of-experts routing: softmax over each row of logits f32 [T, E], then the k most probable
-// experts (ties to the lower index) into ids i32 [T, k] and their probabilities into weights f32 [T, k],
-// rescaled to sum to 1 when renormalize is set.
+// Mixture-of-experts routing (CPU tensors): softmax over each row of logits f32 [T, E], then the k
+// most probable experts (ties to the lower index) into ids i32 [T, k] and their probabilities into
+// weights f32 [T, k], rescaled to sum to 1 when renormalize is set.
 void moe_route(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, Tensor& weights);
-// dst[i, :] = src[rows[i], :]                      src, dst: f32 [*, D]; rows: i32 [n]
+// dst[i, :] = src[rows[i], :]                      src, dst: [*, D] of one dtype; rows: i32 [n]
 void gather_rows(const Tensor& src, const Tensor& rows, Tensor& dst);
-// dst[rows[i], :] += weights[i] * src[i, :]        src: f32 [n, D]; rows: i32 [n]; weights: f32 [n]
+// dst[rows[i], :] += weights[i] * src[i, :]        src, dst: f32 [n, D]; rows: i32 [n]; weights: f32 [n]
 void scatter_add_rows(const Tensor& src, const Tensor& rows, const Tensor& weights, Tensor& dst);
 
 // y = a + b, all f32 of one shape.
 void add(const Tensor& a, const Tensor& b, Tensor& y);
+
+// Fills (for random weights): uniform on [lo, hi) from (seed, index), or a constant. Any float dtype.
+void fill_uniform(Tensor& t, float lo, float hi, uint64_t seed);
+void fill_constant(Tensor& t, float value);
+// dst = src converted between float dtypes (same shape, contiguous, same device).
+void convert(const Tensor& src, Tensor& dst);
+
+// Token choice on the device, so that only the chosen ids cross to the host. Each row has its own
+// parameters (the same meaning as turbolm::SamplingParams); randomness comes from (seed, step) only.
+struct SamplingRowParams {
+    float temperature = 0.0f;  // <= 0: greedy
+    int32_t top_k = 0;
+    float top_p = 1.0f;
+    float min_p = 0.0f;
+    float repetition_penalty = 1.0f, presence_penalty = 0.0f, frequency_penalty = 0.0f;
+    uint64_t seed = 0;
+    uint64_t step = 0;
+};
+// logits: f32 [rows, vocab] (penalties are applied to it in place); params: the rows' parameters as
+// raw bytes (u8 [rows * sizeof(SamplingRowParams)]) on the logits' device; counts i32 / seen u8
+// [rows, vocab]: the penalty state (undefined when no row uses penalties); ids: i32 [rows];
+// logprobs: f32 [rows] or undefined (log-softmax of the penalized logits at the chosen id).
+void sample(Tensor& logits, const Tensor& params, const Tensor& counts, const Tensor& seen, Tensor& ids,
+            Tensor& logprobs);
+// After a step: counts[r, ids[r]] += 1 and seen[r, ids[r]] = 1.
+void record_tokens(const Tensor& ids, Tensor& counts, Tensor& seen);
+// Marks each row's prompt tokens as seen: row r's prompt is ids[offsets[r], offsets[r+1]).
+void mark_prompts(const Tensor& prompt_ids, const Tensor& offsets, Tensor& counts, Tensor& seen);
+
+// A recorded sequence of device work replayed with one launch (CUDA graphs), for decode steps whose
+// shapes repeat. On the CPU capture simply runs the work and replay runs it again.
+class DeviceGraph {
+public:
+    explicit DeviceGraph(Device device);
+    ~DeviceGraph();
+    DeviceGraph(const DeviceGraph&) = delete;
+    DeviceGraph& operator=(const DeviceGraph&) = delete;
+    // Runs `work` once while recording it. Tensors it allocates come from memory private to this
+    // graph, so their addresses stay valid for every replay.
+    void capture(const std::function<void()>& work);
+    void replay();
+
+private:
+    Device device_;
+    std::function<void()> work_;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace turbolm::ops

@@ -4,7 +4,12 @@
 
 namespace turbolm::test {
 
-std::filesystem::path source_dir() { return TURBOLM_SOURCE_DIR; }
+// TURBOLM_SOURCE_DIR in the environment points the tests at a checkout elsewhere (a GPU machine
+// that runs binaries built on another one).
+std::filesystem::path source_dir() {
+    if (const char* env = std::getenv("TURBOLM_SOURCE_DIR")) return env;
+    return TURBOLM_SOURCE_DIR;
+}
 std::filesystem::path binary_dir() { return TURBOLM_BINARY_DIR; }
 std::filesystem::path fixtures_dir() { return source_dir() / "tests" / "fixtures"; }
 

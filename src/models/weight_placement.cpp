@@ -1,0 +1,131 @@
+#include "models/weight_placement.h"
+
+#include <map>
+
+namespace turbolm {
+namespace {
+
+class Placer {
+public:
+    Placer(Device device, DType compute) : device_(device), compute_(compute) {}
+
+    // Matrices and embedding tables: the compute dtype. Vectors (norms, biases): f32.
+    Tensor matrix(const Tensor& t) { return place(t, compute_); }
+    Tensor vector(const Tensor& t) { return place(t, DType::kF32); }
+
+    Linear fuse(std::initializer_list<const Linear*> parts) {
+        Linear fused;
+        std::vector<const Tensor*> ws, bs;
+        bool any_bias = false;
+        for (const Linear* l : parts) any_bias = any_bias || l->b.defined();
+        std::vector<Tensor> zero_biases;
+        zero_biases.reserve(parts.size());
+        for (const Linear* l : parts) {
+            ws.push_back(&l->w);
+            if (any_bias && !l->b.defined()) {
+                zero_biases.push_back(Tensor::zeros({l->out()}, DType::kF32));
+                bs.push_back(&zero_biases.back());
+            } else if (any_bias) {
+                bs.push_back(&l->b);
+            }
+        }
+        fused.w = stack_vec(ws, compute_);
+        if (any_bias) fused.b = stack_vec(bs, DType::kF32);
+        return fused;
+    }
+
+private:
+    Tensor stack_vec(const std::vector<const Tensor*>& parts, DType dtype) {
+        int64_t rows = 0;
+        for (const Tensor* p : parts) rows += p->size(0);
+        Shape shape = parts[0]->ndim() == 2 ? Shape{rows, parts[0]->size(1)} : Shape{rows};
+        Tensor out = Tensor::empty(shape, dtype, device_);
+        int64_t at = 0;
+        for (const Tensor* p : parts) {
+            Tensor dst = out.slice(0, at, at + p->size(0));
+            copy_converted(*p, dst);
+            at += p->size(0);
+        }
+        return out;
+    }
+
+    // dst (on the device, contiguous) = src converted to dst's dtype, wherever src lives.
+    void copy_converted(const Tensor& src, Tensor& dst) {
+        if (src.dtype() == dst.dtype()) {
+            dst.copy_from(src.is_contiguous() || src.device() != Device::kCpu ? src : src.contiguous());
+        } else if (src.device() == Device::kCpu) {
+            dst.copy_from(src.to(dst.dtype()));
+        } else {
+            ops::convert(src, dst);
+        }
+    }
+
+    Tensor place(const Tensor& t, DType dtype) {
+        if (!t.defined()) return t;
+        if (t.device() == device_ && t.dtype() == dtype) return t;
+        auto it = placed_.find(t.raw_data());
+        if (it != placed_.end() && it->second.dtype() == dtype && it->second.shape() == t.shape()) return it->second;
+        Tensor out = Tensor::empty(t.shape(), dtype, device_);
+        copy_converted(t, out);
+        placed_[t.raw_data()] = out;
+        return out;
+    }
+
+    Device device_;
+    DType compute_;
+    std::map<const void*, Tensor> placed_;  // keeps tied weights tied
+};
+
+void place_linear(Placer& p, Linear& l) {
+    l.w = p.matrix(l.w);
+    l.b = p.vector(l.b);
+}
+
+void place_norm(Placer& p, Norm& n) {
+    n.w = p.vector(n.w);
+    n.b = p.vector(n.b);
+}
+
+void place_gated(Placer& p, GatedFfn& g) {
+    if (!g.gate_up.w.defined() && g.gate.w.defined()) {
+        g.gate_up = p.fuse({&g.gate, &g.up});
+        g.gate = {};
+        g.up = {};
+    }
+    place_linear(p, g.gate_up);
+    place_linear(p, g.down);
+}
+
+}  // namespace
+
+ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype) {
+    Placer p(device, compute_dtype);
+    w.tok_embd = p.matrix(w.tok_embd);
+    w.pos_embd = p.matrix(w.pos_embd);
+    for (auto& lw : w.layers) {
+        place_norm(p, lw.attn_norm);
+        place_norm(p, lw.mlp_norm);
+        AttentionWeights& a = lw.attn;
+        if (!a.fused()) {
+            a.qkv = p.fuse({&a.q, &a.k, &a.v});
+            a.q = {};
+            a.k = {};
+            a.v = {};
+        } else {
+            place_linear(p, a.qkv);
+        }
+        place_linear(p, a.o);
+        place_norm(p, a.q_norm);
+        place_norm(p, a.k_norm);
+        if (lw.gated.gate.w.defined() || lw.gated.gate_up.w.defined()) place_gated(p, lw.gated);
+        place_linear(p, lw.plain.up);
+        place_linear(p, lw.plain.down);
+        place_linear(p, lw.moe.router);
+        for (auto& e : lw.moe.experts) place_gated(p, e);
+    }
+    place_norm(p, w.final_norm);
+    place_linear(p, w.lm_head);
+    return w;
+}
+
+}  // namespace turbolm

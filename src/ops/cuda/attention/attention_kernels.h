@@ -1,0 +1,62 @@
+// Causal attention over a paged KV cache on the GPU, for bf16 and f16. One entry point picks the
+// kernel: split-K decode when every sequence has one query token, tensor-core tiles otherwise, and a
+// plain one-warp-per-head kernel for shapes the fast paths do not cover (or everywhere when
+// TURBOLM_ATTENTION=simple is set). Raw device pointers with their shapes in comments; the
+// dispatch layer above builds these views from tensors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "core/dtype.h"
+
+namespace turbolm::cuda {
+
+// Keys and values of all sequences live in one pool of slots; slot = block * block_size + offset.
+struct PagedKvView {
+    const void* k = nullptr;  // [n_slots, n_head_kv, head_dim] in `dtype`, contiguous
+    const void* v = nullptr;  // [n_slots, n_head_kv, head_dim]
+    const int32_t* block_table =
+        nullptr;             // device [n_seqs, max_blocks]: block of each sequence's i-th block_size positions
+    int64_t max_blocks = 0;  // row stride of block_table
+    int64_t block_size = 0;  // positions per block (any value >= 1; a single-sequence cache uses one block of its whole
+                             // capacity, e.g. 4096 or 33)
+};
+
+// Which query tokens belong to which sequence. All pointers are device memory, so that a captured
+// CUDA graph can be replayed with new contents; the host values are bounds fixed at capture.
+struct AttentionBatch {
+    int64_t n_seqs = 0;
+    int64_t n_tokens = 0;              // T: rows of q and out
+    const int32_t* q_start = nullptr;  // [n_seqs + 1]: sequence s owns q rows [q_start[s], q_start[s+1])
+    const int32_t* kv_len =
+        nullptr;  // [n_seqs]: keys at positions [0, kv_len[s]) are valid (this step's keys already written)
+    const int32_t* q_pos = nullptr;  // [T]: position of each query token
+    int64_t max_q_len = 0;           // host bound on q_start[s+1] - q_start[s]
+    int64_t max_kv_len = 0;          // host bound on kv_len[s]
+};
+
+struct AttentionShape {
+    int64_t n_head = 0, n_head_kv = 0, head_dim = 0;  // n_head % n_head_kv == 0 (MHA, GQA, MQA)
+    float scale = 1.0f;                               // applied to q·k
+    int64_t window = 0;                               // sliding window in tokens; 0 = unlimited
+};
+
+// Scratch the launch needs (split-K partial results); may be 0. Depends only on the host values of
+// batch and shape (and the device's multiprocessor count), so one allocation serves every replay.
+size_t attention_workspace_bytes(const AttentionBatch& batch, const AttentionShape& shape);
+
+// out[t, h, :] = softmax_p(scale * q[t,h,:]·k[p,h/group,:]) v[p,h/group,:] over the keys p of t's
+// sequence with p <= q_pos[t] and (window == 0 or p > q_pos[t] - window).
+// q: [T, n_head, head_dim] (token stride ldq elements); out: [T, n_head, head_dim] (token stride ldo).
+// dtype: kBF16 or kF16 for q, k, v and out. Math in f32. Rows of a query with no visible key are zeros.
+// Rows outside [q_start[0], q_start[n_seqs]) belong to no sequence and are not written.
+// The grid depends only on host values, so the launch can be captured in a CUDA graph and replayed
+// with new device contents as long as the bounds max_q_len and max_kv_len still hold.
+void launch_attention(const void* q, int64_t ldq, const PagedKvView& kv, const AttentionBatch& batch,
+                      const AttentionShape& shape, DType dtype, void* out, int64_t ldo, void* workspace,
+                      size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace turbolm::cuda

@@ -1,0 +1,69 @@
+// Internal to the attention kernels: the arguments of one launch in one struct, the three kernel
+// paths, and the split-K plan of the decode path. Tests use launch_attention_path to run a chosen
+// path on the same inputs; everything else calls launch_attention.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "ops/cuda/attention/attention_kernels.h"
+
+namespace turbolm::cuda {
+
+// The arguments of launch_attention, already validated.
+struct AttentionArgs {
+    const void* q = nullptr;  // [T, n_head, head_dim], token stride ldq
+    int64_t ldq = 0;
+    PagedKvView kv;
+    AttentionBatch batch;
+    AttentionShape shape;
+    DType dtype = DType::kBF16;
+    void* out = nullptr;  // [T, n_head, head_dim], token stride ldo
+    int64_t ldo = 0;
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
+};
+
+enum class AttentionPath {
+    kAuto,     // what launch_attention does: decode or prefill when supported, else simple
+    kSimple,   // one warp per (token, head); any head_dim multiple of 8
+    kDecode,   // split-K over keys; requires max_q_len == 1 and a fast-path shape
+    kPrefill,  // tensor-core tiles; any max_q_len, fast-path shape
+};
+
+// Validates like launch_attention, then runs `path` (kDecode and kPrefill fail with
+// kInvalidArgument when the shape or alignment does not allow them).
+void launch_attention_path(AttentionPath path, const AttentionArgs& args, cudaStream_t stream);
+
+// The path kAuto resolves to for these arguments (after TURBOLM_ATTENTION is taken into account).
+AttentionPath choose_attention_path(const AttentionArgs& args);
+
+// How the decode path splits its work. Each CTA takes one sequence, one KV head, up to head_chunk of
+// that head's query heads and one of n_splits ranges of its keys.
+struct DecodePlan {
+    int head_chunk = 1;   // query heads per CTA: 1, 2, 4 or 8 (a template parameter of the kernel)
+    int head_chunks = 1;  // ceil(group / head_chunk)
+    int n_splits = 1;     // key ranges per (sequence, query head); 1 = no combine pass
+    size_t workspace_bytes = 0;
+};
+DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape);
+
+// Most splits a decode launch uses (each combine thread walks all of them).
+constexpr int kDecodeMaxSplits = 128;
+
+// Head sizes the decode and prefill kernels are compiled for.
+inline bool fast_head_dim(int64_t head_dim) {
+    return head_dim == 64 || head_dim == 80 || head_dim == 96 || head_dim == 128 || head_dim == 256;
+}
+
+// The paths themselves: arguments validated, shape supported by the path.
+void launch_attention_simple(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_decode(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
+void launch_attention_prefill(const AttentionArgs& args, cudaStream_t stream);
+// launch_attention_prefill per element type, each in its own file so that the two compile in parallel.
+void launch_attention_prefill_bf16(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_prefill_f16(const AttentionArgs& args, cudaStream_t stream);
+
+}  // namespace turbolm::cuda

@@ -1,0 +1,41 @@
+// The CUDA side of src/ops/ops.h: the same operations on device tensors, validated here and sent
+// to the kernels on the backend's stream. Only ops.cpp calls these.
+#pragma once
+
+#include "ops/ops.h"
+
+namespace turbolm::ops::cuda_ops {
+
+void init();
+bool available();
+void synchronize();
+DeviceMemoryStats memory_stats();
+void reset_peak_memory();
+void trim_memory();
+std::string description();
+
+struct Graph;  // an instantiated CUDA graph and the private memory its tensors live in
+std::shared_ptr<Graph> capture_graph(const std::function<void()>& work);
+void replay_graph(Graph& graph);
+
+void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool accumulate);
+void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
+void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
+void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out);
+void act_inplace(Activation act, Tensor& x);
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate);
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, Tensor& k_cache, Tensor& v_cache, Tensor& q_out);
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+               const AttentionParams& params, Tensor& out);
+void gather_rows(const Tensor& src, const Tensor& rows, Tensor& dst);
+void scatter_add_rows(const Tensor& src, const Tensor& rows, const Tensor& weights, Tensor& dst);
+void add(const Tensor& a, const Tensor& b, Tensor& y);
+void fill_uniform(Tensor& t, float lo, float hi, uint64_t seed);
+void fill_constant(Tensor& t, float value);
+void convert(const Tensor& src, Tensor& dst);
+void sample(Tensor& logits, const Tensor& params, const Tensor& counts, const Tensor& seen, Tensor& ids,
+            Tensor& logprobs);
+void record_tokens(const Tensor& ids, Tensor& counts, Tensor& seen);
+void mark_prompts(const Tensor& prompt_ids, const Tensor& offsets, Tensor& counts, Tensor& seen);
+
+}  // namespace turbolm::ops::cuda_ops

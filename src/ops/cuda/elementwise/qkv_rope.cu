@@ -1,0 +1,177 @@
+// The step between the fused QKV projection and attention: for each token and head, add the bias,
+// RMSNorm the q and k heads (Qwen3's q_norm / k_norm), rotate them (rotate-half RoPE), and write q
+// to its buffer and k, v to the token's slot of the KV cache.
+//
+// Shape: grid (T, ceil(n_heads_total / heads_per_block)); a block takes a run of consecutive heads of
+// one token (heads_per_block * head_dim ~ 1024 elements, so one 16-byte chunk per thread). The block
+// stages its heads in shared memory as f32:
+//   1. all threads read the run (and the norm weights) at once, so that the loads overlap, and fill
+//      the token's cos/sin table, computed in double like cpu::rope_neox (at positions of 100k+ an f32
+//      angle is already off by ~0.004 rad);
+//   2-4. then one warp per head normalizes, rotates and stores it.
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/elementwise/elementwise_common.cuh"
+#include "ops/cuda/elementwise/elementwise_kernels.h"
+
+namespace turbolm::cuda {
+namespace {
+
+using namespace elt;
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / 32;
+constexpr int64_t kSpan = 1024;        // elements a block aims to cover
+constexpr int64_t kMaxHeadDim = 2048;  // keeps shared memory under the 48 KB that needs no opt-in
+
+// Heads per block: about kSpan elements, at least one head.
+int64_t heads_per_block(int64_t head_dim) {
+    return head_dim >= kSpan ? 1 : kSpan / head_dim;
+}
+
+// Shared memory of one block, in floats: the heads, the cos/sin table, q_norm and k_norm.
+int64_t smem_floats(int64_t head_dim, int64_t rot_dim) {
+    return heads_per_block(head_dim) * head_dim + rot_dim + 2 * head_dim;
+}
+
+// qkv: T [n_tokens, ldqkv]; q_out: T [n_tokens, n_head, head_dim]; k_cache, v_cache: T [n_slots, n_head_kv, head_dim]
+// grid (n_tokens, ceil(n_total / hpb)), block kThreads, dynamic shared memory smem_floats(head_dim, rot_dim) floats.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    qkv_rope_kernel(const T* __restrict__ qkv, int64_t ldqkv, QkvRopeParams p, int hpb, T* __restrict__ q_out,
+                    T* __restrict__ k_cache, T* __restrict__ v_cache) {
+    extern __shared__ __align__(16) float smem[];
+    const int64_t t = blockIdx.x;  // token
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int hd = int(p.head_dim), half = int(p.rot_dim / 2);
+    const int64_t n_total = p.n_head + 2 * p.n_head_kv;
+    const int64_t h0 = int64_t(blockIdx.y) * hpb;         // first head of the run, in the fused order
+    const int nh = int(min(int64_t(hpb), n_total - h0));  // heads in the run
+    const int span = nh * hd;                             // elements in the run
+    float* buf = smem;                                    // [hpb * hd]: the run, f32; local head j at buf + j * hd
+    float* cos_tab = buf + hpb * hd;                      // [half]
+    float* sin_tab = cos_tab + half;                      // [half]
+    float* q_w = sin_tab + half;                          // [hd]: q_norm
+    float* k_w = q_w + hd;                                // [hd]: k_norm
+
+    // 1. Global reads, all independent of each other.
+    const T* src = qkv + t * ldqkv + h0 * hd;                 // [span]: qkv[t, h0 * hd : (h0 + nh) * hd]
+    const float* bias = p.bias ? p.bias + h0 * hd : nullptr;  // [span] or null
+    const int32_t position = half > 0 ? p.pos[t] : 0;
+    const int64_t slot = p.n_head_kv > 0 ? p.slots[t] : -1;  // < 0: k and v are not stored
+    // 16-byte chunks when no chunk straddles two heads and every base pointer is aligned (head offsets
+    // are then multiples of 8 elements too). The same for the whole block.
+    const bool vec = hd % kVec == 0 && aligned16(src) && aligned16(q_out) && aligned16(k_cache) && aligned16(v_cache);
+    if (vec) {
+        for (int c = threadIdx.x; c < span / kVec; c += kThreads) {  // chunk c = elements [8c, 8c + 8)
+            float v[kVec];
+            load8(src + c * kVec, v);
+            if (bias) {
+#pragma unroll
+                for (int k = 0; k < kVec; ++k) v[k] += bias[c * kVec + k];
+            }
+            store8(buf + c * kVec, v);
+        }
+    } else {
+        for (int e = threadIdx.x; e < span; e += kThreads) buf[e] = bias ? to_f32(src[e]) + bias[e] : to_f32(src[e]);
+    }
+    for (int i = threadIdx.x; i < hd; i += kThreads) {
+        if (p.q_norm) q_w[i] = p.q_norm[i];
+        if (p.k_norm) k_w[i] = p.k_norm[i];
+    }
+    // cos/sin exactly as cpu::rope_neox: angle in double, rounded to f32, then scaled.
+    for (int i = threadIdx.x; i < half; i += kThreads) {
+        double sn, cs;
+        sincos(double(position) * double(p.inv_freq[i]), &sn, &cs);
+        cos_tab[i] = float(cs) * p.rope_scale;
+        sin_tab[i] = float(sn) * p.rope_scale;
+    }
+    __syncthreads();
+
+    // 2-4. One warp per head of the run: RMSNorm (q and k heads), rotation (q and k heads), store. The
+    //      head's elements move between lanes through buf, hence the __syncwarp after each step; all
+    //      branches below are uniform across the warp.
+    for (int j = warp; j < nh; j += kWarps) {
+        const int64_t h = h0 + j;  // head in the fused order
+        T* dst;                    // [hd]: where the head goes
+        const float* w = nullptr;  // [hd]: its norm weight, or null
+        if (h < p.n_head) {
+            dst = q_out + (t * p.n_head + h) * hd;  // q_out[t, h, :]
+            w = p.q_norm ? q_w : nullptr;
+        } else if (slot < 0) {
+            continue;  // this token's key and value are not stored
+        } else if (h < p.n_head + p.n_head_kv) {
+            dst = k_cache + (slot * p.n_head_kv + (h - p.n_head)) * hd;  // k_cache[slot, h - n_head, :]
+            w = p.k_norm ? k_w : nullptr;
+        } else {
+            dst = v_cache + (slot * p.n_head_kv + (h - p.n_head - p.n_head_kv)) * hd;  // v_cache[slot, kv head, :]
+        }
+        const bool rotate = h < p.n_head + p.n_head_kv && half > 0;
+        float* x = buf + j * hd;  // [hd]
+
+        // 2. RMSNorm, as cpu::rms_norm.
+        if (w) {
+            float ss = 0.0f;
+#pragma unroll 4
+            for (int i = lane; i < hd; i += 32) ss += x[i] * x[i];
+            const float inv = 1.0f / sqrtf(warp_sum(ss) / float(hd) + p.norm_eps);
+#pragma unroll 4
+            for (int i = lane; i < hd; i += 32) x[i] = w[i] * (x[i] * inv);
+        }
+        __syncwarp();
+
+        // 3. Rotate pairs (i, i + half) of the first rot_dim dims, as cpu::rope_neox. One lane per pair.
+        if (rotate) {
+#pragma unroll 2
+            for (int i = lane; i < half; i += 32) {
+                const float a = x[i], b = x[i + half];
+                x[i] = a * cos_tab[i] - b * sin_tab[i];
+                x[i + half] = b * cos_tab[i] + a * sin_tab[i];
+            }
+        }
+        __syncwarp();
+
+        // 4. Store, rounded once to T.
+        if (vec) {
+            for (int c = lane; c < hd / kVec; c += 32) {  // chunk c = elements [8c, 8c + 8)
+                float v[kVec];
+                load8(x + c * kVec, v);
+                store8(dst + c * kVec, v);
+            }
+        } else {
+            for (int i = lane; i < hd; i += 32) dst[i] = from_f32<T>(x[i]);
+        }
+    }
+}
+
+}  // namespace
+
+void launch_qkv_rope(const void* qkv, int64_t ldqkv, const QkvRopeParams& p, DType dtype, void* q_out, void* k_cache,
+                     void* v_cache, cudaStream_t s) {
+    const char* op = "launch_qkv_rope";
+    dispatch_16bit(dtype, op, [](auto) {});
+    check_arg(p.n_tokens >= 0 && p.n_head >= 0 && p.n_head_kv >= 0, op, "negative token or head count");
+    check_arg(p.head_dim > 0 && p.head_dim <= kMaxHeadDim, op, "head_dim must be in [1, 2048]");
+    check_arg(p.rot_dim >= 0 && p.rot_dim % 2 == 0 && p.rot_dim <= p.head_dim, op,
+              "rot_dim must be even and in [0, head_dim]");
+    const int64_t n_total = p.n_head + 2 * p.n_head_kv;
+    check_arg(ldqkv >= n_total * p.head_dim, op, "ldqkv is shorter than (n_head + 2 * n_head_kv) * head_dim");
+    check_arg(p.rot_dim == 0 || (p.pos && p.inv_freq), op, "rotation needs pos and inv_freq");
+    check_arg(p.n_head_kv == 0 || p.slots, op, "slots is null");
+    const unsigned grid_x = grid_rows(p.n_tokens, op);
+    const int64_t hpb = heads_per_block(p.head_dim);
+    const int64_t grid_y = (n_total + hpb - 1) / hpb;
+    check_arg(grid_y <= 65535, op, "too many heads");
+    if (p.n_tokens == 0 || n_total == 0) return;
+
+    const size_t smem = size_t(smem_floats(p.head_dim, p.rot_dim)) * sizeof(float);
+    const dim3 grid(grid_x, unsigned(grid_y));
+    dispatch_16bit(dtype, op, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        qkv_rope_kernel<T><<<grid, kThreads, smem, s>>>(static_cast<const T*>(qkv), ldqkv, p, int(hpb),
+                                                        static_cast<T*>(q_out), static_cast<T*>(k_cache),
+                                                        static_cast<T*>(v_cache));
+        TURBOLM_CUDA_CHECK_LAUNCH();
+    });
+}
+
+}  // namespace turbolm::cuda
