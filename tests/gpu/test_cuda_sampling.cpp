@@ -600,11 +600,12 @@ TEST_F(CudaSampling, LogprobsMatchDoubleLogSoftmax) {
         int64_t vocab, rows, pad;
         int32_t n_top;
         bool ties;       // logits on a grid of 0.25: ties across the n_top boundary
-        bool all_equal;  // one tie over the whole row (larger than the candidates for big rows)
+        bool all_equal;  // one tie over the whole row: many candidates, or more than fit for big rows
     };
     const Case cases[] = {{40, 6, 0, 64, false, false},       {1000, 6, 1, 5, true, false},
                           {151936, 6, 0, 64, false, false},   {151936, 4, 0, 20, true, false},
-                          {20000, 3, 0, 16, false, true},     {32000, 5, 3, 0, false, false}};
+                          {20000, 3, 0, 16, false, true},     {5000, 2, 0, 16, false, true},
+                          {32000, 5, 3, 0, false, false}};
     for (const Case& c : cases) {
         SCOPED_TRACE("vocab " + std::to_string(c.vocab) + " n_top " + std::to_string(c.n_top));
         const int64_t ld = c.vocab + c.pad;

@@ -80,14 +80,17 @@ std::shared_ptr<Graph> capture_graph(const std::function<void()>& work) {
         cuda::ScopedPool scope(g->pool);
         // Relaxed: the pool may still need to cudaMalloc a fresh block while recording.
         TURBOLM_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+        cuda::g_capturing = true;
         try {
             work();
         } catch (...) {
+            cuda::g_capturing = false;
             cudaGraph_t broken = nullptr;
             cudaStreamEndCapture(s, &broken);
             if (broken) cudaGraphDestroy(broken);
             throw;
         }
+        cuda::g_capturing = false;
         TURBOLM_CUDA_CHECK(cudaStreamEndCapture(s, &g->graph));
     }
     TURBOLM_CUDA_CHECK(cudaGraphInstantiate(&g->exec, g->graph, 0));

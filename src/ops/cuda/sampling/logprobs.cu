@@ -93,11 +93,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const float inv_width = hist_inv_width(st.max, st.min_finite);
     hist_count[threadIdx.x] = 0;  // kBins == kThreads
     __syncthreads();
+    const Histogram hist{hist_count, nullptr, nullptr};
     for_each_row_element(slice, [&](float raw, int64_t) {
-        histogram_add(hist_count, nullptr, hist_bin(sanitize(raw), st.max, inv_width), 0);
+        histogram_add(hist, hist_bin(sanitize(raw), st.max, inv_width), 0);
     });
     __syncthreads();
-    const uint64_t count = cluster_bin_total(hist_count);
+    uint64_t count = 0, unused_mass = 0;
+    cluster_histogram_bin(hist, count, unused_mass);
     const Cutoff cut = choose_cutoff(count, count, uint64_t(n_want), vocab, scratch, cutoff_slot);
     const uint32_t top_key = order_key(st.max);
 

@@ -62,8 +62,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     sample_kernel(const float* __restrict__ logits, int64_t ld, int64_t vocab, const SamplingRow* __restrict__ params,
                   int32_t* __restrict__ out_ids, RowStats* __restrict__ stats) {
     extern __shared__ __align__(16) unsigned char dynamic_smem[];  // the candidates (used in the leader)
-    __shared__ uint32_t hist_count[kBins];
-    __shared__ unsigned long long hist_mass[kBins];
+    __shared__ uint32_t hist_count[kBins], hist_mass_low[kBins], hist_mass_high[kBins];
     __shared__ ReduceScratch scratch;
     __shared__ Cutoff cutoff_slot;
     __shared__ int counter;
@@ -111,21 +110,23 @@ __global__ void __launch_bounds__(kThreads, 1)
         // total mass, which top-p takes its fraction of.
         const float inv_width = hist_inv_width(a.max, a.min_finite);
         const bool by_mass = !use_k;
+        const Histogram hist{hist_count, by_mass ? hist_mass_low : nullptr, hist_mass_high};
         hist_count[threadIdx.x] = 0;  // kBins == kThreads
-        hist_mass[threadIdx.x] = 0;
+        hist_mass_low[threadIdx.x] = 0;
+        hist_mass_high[threadIdx.x] = 0;
         __syncthreads();
         uint64_t total_local = 0;
         for_each_row_element(slice, [&](float raw, int64_t i) {
             const float x = sanitize(raw);
             const uint64_t w = by_mass && i < vocab ? mass_fixed(__fmul_rn(x, inv_t), top) : 0;
-            histogram_add(hist_count, by_mass ? hist_mass : nullptr, hist_bin(x, a.max, inv_width), w);
+            histogram_add(hist, hist_bin(x, a.max, inv_width), w);
             total_local += w;
         });
         __syncthreads();
         const uint64_t total = by_mass ? cluster_reduce(block_reduce(total_local, add_u64, scratch), add_u64, scratch)
                                        : 0;
-        const uint64_t count = cluster_bin_total(hist_count);
-        const uint64_t mass = by_mass ? cluster_bin_total(hist_mass) : 0;
+        uint64_t count = 0, mass = 0;
+        cluster_histogram_bin(hist, count, mass);
 
         // The cut-off: the first bin by which there are k elements (top-p then keeps a subset of them), or by
         // which the mass reaches top_p of the total. The same in every CTA.

@@ -328,34 +328,57 @@ __device__ __forceinline__ float hist_inv_width(float max, float min_finite) {
     return range > 0.0f ? float(kBins - 1) / range : 0.0f;
 }
 
-// Adds each lane's element to its bin (bin == kBins: nothing): one to count[bin] and, when mass is not null,
-// w to mass[bin]. Warp-wide: every lane calls it. When the whole warp falls in one bin (ties, flat rows) one
-// lane adds for all.
-__device__ __forceinline__ void histogram_add(uint32_t* count, unsigned long long* mass, int bin, uint64_t w) {
+// Adds w to a 64-bit total kept as two 32-bit words (64-bit shared-memory atomics are compare-and-swap loops):
+// the add that wraps the low word carries one into the high word, so high * 2^32 + low is the exact sum.
+__device__ __forceinline__ void atomic_add_split(uint32_t* low, uint32_t* high, uint64_t w) {
+    const uint32_t w_low = uint32_t(w), w_high = uint32_t(w >> 32);
+    const uint32_t old = atomicAdd(low, w_low);
+    const uint32_t carry = uint32_t(old + w_low) < old ? 1u : 0u;
+    if (w_high + carry != 0) atomicAdd(high, w_high + carry);
+}
+
+// Per-CTA histogram in shared memory: count[b], and (when mass_low is not null) the fixed-point mass of bin b
+// as mass_high[b] * 2^32 + mass_low[b].
+struct Histogram {
+    uint32_t* count;
+    uint32_t* mass_low;
+    uint32_t* mass_high;
+};
+
+// Adds each lane's element to its bin (bin == kBins: nothing): one to the count and w to the mass. Warp-wide:
+// every lane calls it. When the whole warp falls in one bin (ties, flat rows) one lane adds for all.
+__device__ __forceinline__ void histogram_add(const Histogram& h, int bin, uint64_t w) {
+    const bool with_mass = h.mass_low != nullptr;
     const int first = __shfl_sync(0xffffffffu, bin, 0);
     if (__all_sync(0xffffffffu, bin == first)) {
-        if (mass != nullptr)
+        if (with_mass)
             for (int o = 16; o > 0; o >>= 1) w += shuffle_xor(w, o);
         if ((threadIdx.x & 31) == 0 && first < kBins) {
-            atomicAdd(&count[first], 32u);
-            if (mass != nullptr) atomicAdd(&mass[first], static_cast<unsigned long long>(w));
+            atomicAdd(&h.count[first], 32u);
+            if (with_mass) atomic_add_split(&h.mass_low[first], &h.mass_high[first], w);
         }
     } else if (bin < kBins) {
-        atomicAdd(&count[bin], 1u);
-        if (mass != nullptr) atomicAdd(&mass[bin], static_cast<unsigned long long>(w));
+        atomicAdd(&h.count[bin], 1u);
+        if (with_mass) atomic_add_split(&h.mass_low[bin], &h.mass_high[bin], w);
     }
 }
 
-// Sums a per-CTA shared array of kBins entries over the cluster: thread t returns the total of entry t.
-// Every thread of every CTA must call it, after the CTA's histogram is complete.
-template <typename T>
-__device__ uint64_t cluster_bin_total(T* local) {
+// Sums the histograms of the cluster's CTAs: thread t gets the count and mass of bin t over the whole row.
+// Every thread of every CTA must call it, after its CTA's histogram is complete.
+__device__ __forceinline__ void cluster_histogram_bin(const Histogram& h, uint64_t& count, uint64_t& mass) {
     cg::cluster_group cluster = cg::this_cluster();
     cluster.sync();  // every CTA's histogram is complete
-    uint64_t total = 0;
-    for (unsigned r = 0; r < cluster.num_blocks(); ++r) total += cluster.map_shared_rank(local, r)[threadIdx.x];
+    uint64_t low = 0, high = 0;
+    count = 0;
+    for (unsigned r = 0; r < cluster.num_blocks(); ++r) {
+        count += cluster.map_shared_rank(h.count, r)[threadIdx.x];
+        if (h.mass_low != nullptr) {
+            low += cluster.map_shared_rank(h.mass_low, r)[threadIdx.x];
+            high += cluster.map_shared_rank(h.mass_high, r)[threadIdx.x];
+        }
+    }
+    mass = (high << 32) + low;
     cluster.sync();  // everyone has read before anything is reused
-    return total;
 }
 
 struct Cutoff {
