@@ -117,7 +117,7 @@ private:
                               {"parameters", model->parameter_count()},
                               {"weight_bytes", model->weight_bytes()},
                               {"load_seconds", load_s},
-                              {"graphs", !no_graphs_ && model->graph_capturable() && device != Device::kCpu},
+                              {"graphs", !no_graphs_ && device != Device::kCpu},
                               {"input_len", input_len_},
                               {"output_len", output_len_},
                               {"warmup", warmup_},
@@ -197,6 +197,7 @@ private:
                     tpot95, tpot99, human_bytes(device == Device::kCpu ? 0.0 : device_used).c_str());
         std::fflush(stdout);
         return {{"batch", batch},
+                {"graphs", !no_graphs_ && device != Device::kCpu && model.graph_capturable(batch)},
                 {"ttft_ms", {{"median", percentile(ttft, 0.5)}, {"min", *std::min_element(ttft.begin(), ttft.end())}}},
                 {"prefill_tokens_per_second", percentile(prefill_tps, 0.5)},
                 {"decode_tokens_per_second", percentile(decode_tps, 0.5)},

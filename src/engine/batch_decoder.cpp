@@ -32,7 +32,7 @@ BatchDecoder::BatchDecoder(const Model& model, const BatchDecoderOptions& option
         counts_ = Tensor::zeros({n, vocab}, DType::kI32, device_);
         seen_ = Tensor::zeros({n, vocab}, DType::kU8, device_);
     }
-    if (options.use_graph && model.graph_capturable()) graph_ = std::make_unique<ops::DeviceGraph>(device_);
+    if (options.use_graph && model.graph_capturable(options.n_seqs)) graph_ = std::make_unique<ops::DeviceGraph>(device_);
 }
 
 BatchDecoder::~BatchDecoder() = default;

@@ -44,6 +44,29 @@ void plain_forward(const ModelConfig& cfg, const PlainFfn& f, const Tensor& x, T
     ops::linear(h, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
 }
 
+// The few tokens of a decode step: routing, grouping and the experts' products all on the device,
+// each expert's weights read once per group of up to four of its pairs.
+void moe_forward_on_device(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tensor& residual,
+                           ops::MatmulPrecision p) {
+    const int64_t T = x.size(0), E = cfg.n_expert, K = cfg.n_expert_used, P = T * K, F = cfg.n_ff;
+    const Device dev = x.device();
+    Tensor logits = Tensor::empty({T, E}, DType::kF32, dev);
+    ops::linear(x, f.router.w, f.router.b, logits, p);
+    Tensor ids = Tensor::empty({T, K}, DType::kI32, dev);
+    Tensor weights = Tensor::empty({T, K}, DType::kF32, dev);
+    ops::moe_route_device(logits, K, cfg.moe_renormalize, ids, weights);
+    Tensor order = Tensor::empty({P}, DType::kI32, dev);
+    Tensor offsets = Tensor::empty({E + 1}, DType::kI32, dev);
+    ops::moe_group(ids, E, order, offsets);
+    Tensor gate_up = Tensor::empty({P, 2 * F}, x.dtype(), dev);
+    ops::moe_linear(x, /*x_rows_div=*/K, f.gate_up_stacked, ids, order, offsets, gate_up);
+    Tensor gate = gate_up.slice(1, 0, F), up = gate_up.slice(1, F, 2 * F);
+    ops::act_mul(cfg.act, gate, up, gate);
+    Tensor out = Tensor::empty({P, cfg.n_embd}, DType::kF32, dev);
+    ops::moe_linear(gate, /*x_rows_div=*/1, f.down_stacked, ids, order, offsets, out);
+    ops::moe_combine(out, weights, residual);
+}
+
 // Top-k routing as Mixtral does it: softmax over all experts, keep the k largest, renormalize, then
 // each expert runs once on the rows routed to it and its output is added with the row's weight.
 void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tensor& residual,
@@ -87,8 +110,16 @@ void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x
     switch (cfg.ffn) {
         case FfnKind::kGated: return gated_forward(cfg, lw.gated, x, residual, precision);
         case FfnKind::kPlain: return plain_forward(cfg, lw.plain, x, residual, precision);
-        case FfnKind::kMoe: return moe_forward(cfg, lw.moe, x, residual, precision);
+        case FfnKind::kMoe:
+        if (moe_routes_without_host(cfg, lw.moe, x, x.size(0)))
+            return moe_forward_on_device(cfg, lw.moe, x, residual, precision);
+        return moe_forward(cfg, lw.moe, x, residual, precision);
     }
+}
+
+bool moe_routes_without_host(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, int64_t n_tokens) {
+    return f.gate_up_stacked.defined() && ops::routes_on_device(x) &&
+           n_tokens * cfg.n_expert_used <= kMaxDeviceRoutedPairs;
 }
 
 }  // namespace turbolm

@@ -42,6 +42,9 @@ struct PlainFfn {
 struct MoeFfn {
     Linear router;  // [n_expert, n_embd]
     std::vector<GatedFfn> experts;
+    // On devices that route without the host: every expert's [gate; up] and down stacked
+    // ([E, 2 n_ff, n_embd], [E, n_embd, n_ff]); the experts' own matrices are views into these.
+    Tensor gate_up_stacked, down_stacked;
 };
 
 struct LayerWeights {
@@ -67,5 +70,8 @@ struct ModelWeights {
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
 void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
                  ops::MatmulPrecision precision);
+// Whether a step of n_tokens runs its expert layers without the host (so it can be graph-recorded).
+bool moe_routes_without_host(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, int64_t n_tokens);
+constexpr int64_t kMaxDeviceRoutedPairs = 64;  // tokens * experts per token
 
 }  // namespace turbolm

@@ -43,6 +43,13 @@ KvCache Model::new_kv_cache(int64_t capacity, int64_t n_seqs) const {
     return KvCache(cfg_.n_layer, capacity, cfg_.n_head_kv, cfg_.head_dim, act_dtype_, options_.device, n_seqs);
 }
 
+bool Model::graph_capturable(int64_t n_tokens) const {
+    if (cfg_.rope.type == "dynamic") return false;
+    if (cfg_.ffn != FfnKind::kMoe) return true;
+    Tensor probe = Tensor::wrap(nullptr, {n_tokens, cfg_.n_embd}, act_dtype_, nullptr, options_.device);
+    return moe_routes_without_host(cfg_, w_.layers[0].moe, probe, n_tokens);
+}
+
 const Tensor& Model::inv_freq_for(int64_t max_len) const {
     const bool grows = cfg_.rope.type == "dynamic" && max_len > cfg_.n_ctx_train;
     const int64_t key = grows ? max_len : -1;

@@ -43,9 +43,9 @@ public:
     // The dtype of matrix-product inputs and of the KV cache: f32 on the CPU, 16-bit on the GPU.
     DType activation_dtype() const { return act_dtype_; }
 
-    // Whether a forward step can be recorded in a device graph: no host decisions inside it (mixture-
-    // of-experts routing is decided on the host) and no length-dependent rotary tables.
-    bool graph_capturable() const { return cfg_.ffn != FfnKind::kMoe && cfg_.rope.type != "dynamic"; }
+    // Whether a step of n_tokens can be recorded in a device graph: no host decisions inside it
+    // (mixture-of-experts routing on the host for larger steps) and no length-dependent rotary tables.
+    bool graph_capturable(int64_t n_tokens) const;
     // A cache on the model's device for n_seqs sequences of up to `capacity` positions each.
     KvCache new_kv_cache(int64_t capacity, int64_t n_seqs = 1) const;
 

@@ -34,6 +34,20 @@ public:
         return fused;
     }
 
+    // dst (on the device, contiguous) = src converted to dst's dtype, wherever src lives.
+    void copy_converted(const Tensor& src, Tensor& dst) {
+        if (src.dtype() == dst.dtype()) {
+            dst.copy_from(src.is_contiguous() || src.device() != Device::kCpu ? src : src.contiguous());
+        } else if (src.device() == Device::kCpu) {
+            dst.copy_from(src.to(dst.dtype()));
+        } else {
+            ops::convert(src, dst);
+        }
+    }
+
+    Device device() const { return device_; }
+    DType compute() const { return compute_; }
+
 private:
     Tensor stack_vec(const std::vector<const Tensor*>& parts, DType dtype) {
         int64_t rows = 0;
@@ -47,17 +61,6 @@ private:
             at += p->size(0);
         }
         return out;
-    }
-
-    // dst (on the device, contiguous) = src converted to dst's dtype, wherever src lives.
-    void copy_converted(const Tensor& src, Tensor& dst) {
-        if (src.dtype() == dst.dtype()) {
-            dst.copy_from(src.is_contiguous() || src.device() != Device::kCpu ? src : src.contiguous());
-        } else if (src.device() == Device::kCpu) {
-            dst.copy_from(src.to(dst.dtype()));
-        } else {
-            ops::convert(src, dst);
-        }
     }
 
     Tensor place(const Tensor& t, DType dtype) {
@@ -96,6 +99,36 @@ void place_gated(Placer& p, GatedFfn& g) {
     place_linear(p, g.down);
 }
 
+// Experts stacked into [E, 2 n_ff, n_embd] and [E, n_embd, n_ff] so that the device can route
+// without the host; each expert's matrices become views of the stacks.
+void place_moe(Placer& p, MoeFfn& moe) {
+    place_linear(p, moe.router);
+    bool stackable = !moe.experts.empty();
+    for (const auto& e : moe.experts)
+        stackable = stackable && e.gate.w.defined() && e.up.w.defined() && !e.gate.b.defined() && !e.up.b.defined() &&
+                    !e.down.b.defined();
+    if (!stackable) {
+        for (auto& e : moe.experts) place_gated(p, e);
+        return;
+    }
+    const int64_t E = int64_t(moe.experts.size());
+    const int64_t F = moe.experts[0].gate.out(), D = moe.experts[0].gate.w.size(1);
+    moe.gate_up_stacked = Tensor::empty({E, 2 * F, D}, p.compute(), p.device());
+    moe.down_stacked = Tensor::empty({E, D, F}, p.compute(), p.device());
+    for (int64_t i = 0; i < E; ++i) {
+        GatedFfn& e = moe.experts[size_t(i)];
+        Tensor gu = moe.gate_up_stacked.select(0, i), down = moe.down_stacked.select(0, i);
+        Tensor gate_rows = gu.slice(0, 0, F), up_rows = gu.slice(0, F, 2 * F);
+        p.copy_converted(e.gate.w, gate_rows);
+        p.copy_converted(e.up.w, up_rows);
+        p.copy_converted(e.down.w, down);
+        e.gate = {};
+        e.up = {};
+        e.gate_up.w = gu;
+        e.down.w = down;
+    }
+}
+
 }  // namespace
 
 ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype) {
@@ -120,8 +153,7 @@ ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype) {
         if (lw.gated.gate.w.defined() || lw.gated.gate_up.w.defined()) place_gated(p, lw.gated);
         place_linear(p, lw.plain.up);
         place_linear(p, lw.plain.down);
-        place_linear(p, lw.moe.router);
-        for (auto& e : lw.moe.experts) place_gated(p, e);
+        place_moe(p, lw.moe);
     }
     place_norm(p, w.final_norm);
     place_linear(p, w.lm_head);

@@ -319,6 +319,48 @@ void mark_prompts(const Tensor& prompt_ids, const Tensor& offsets, Tensor& count
     fail(StatusCode::kUnimplemented, "ops::mark_prompts runs on the GPU");
 }
 
+bool routes_on_device(const Tensor& x) {
+#ifdef TURBOLM_WITH_CUDA
+    return x.device() == Device::kCuda;
+#else
+    return false;
+#endif
+}
+
+void moe_route_device(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, Tensor& weights) {
+    TURBOLM_CHECK(logits.dtype() == DType::kF32 && logits.ndim() == 2 && logits.is_contiguous() &&
+                      ids.shape() == Shape({logits.size(0), k}) && weights.shape() == ids.shape() &&
+                      ids.dtype() == DType::kI32 && weights.dtype() == DType::kF32,
+                  "moe_route_device shapes ", logits.describe(), " ", ids.describe(), " ", weights.describe());
+    TURBOLM_DISPATCH_CUDA(logits, moe_route(logits, k, renormalize, ids, weights))
+    fail(StatusCode::kUnimplemented, "moe_route_device on ", device_name(logits.device()));
+}
+
+void moe_group(const Tensor& ids, int64_t n_expert, Tensor& order, Tensor& offsets) {
+    TURBOLM_CHECK(ids.dtype() == DType::kI32 && order.numel() == ids.numel() && offsets.numel() == n_expert + 1,
+                  "moe_group shapes");
+    TURBOLM_DISPATCH_CUDA(ids, moe_group(ids, n_expert, order, offsets))
+    fail(StatusCode::kUnimplemented, "moe_group on ", device_name(ids.device()));
+}
+
+void moe_linear(const Tensor& x, int64_t x_rows_div, const Tensor& w, const Tensor& ids, const Tensor& order,
+                const Tensor& offsets, Tensor& y) {
+    TURBOLM_CHECK(w.ndim() == 3 && x.ndim() == 2 && y.ndim() == 2 && x.size(1) == w.size(2) && y.size(1) == w.size(1) &&
+                      y.size(0) == ids.numel() && offsets.numel() == w.size(0) + 1,
+                  "moe_linear shapes x ", x.describe(), " w ", w.describe(), " y ", y.describe());
+    TURBOLM_DISPATCH_CUDA(x, moe_linear(x, x_rows_div, w, ids, order, offsets, y))
+    fail(StatusCode::kUnimplemented, "moe_linear on ", device_name(x.device()));
+}
+
+void moe_combine(const Tensor& y, const Tensor& weights, Tensor& residual) {
+    TURBOLM_CHECK(y.dtype() == DType::kF32 && weights.dtype() == DType::kF32 && weights.ndim() == 2 &&
+                      y.size(0) == weights.numel() && residual.size(0) == weights.size(0) &&
+                      residual.size(1) == y.size(1),
+                  "moe_combine shapes");
+    TURBOLM_DISPATCH_CUDA(y, moe_combine(y, weights, residual))
+    fail(StatusCode::kUnimplemented, "moe_combine on ", device_name(y.device()));
+}
+
 void init_device(Device device) {
     if (device == Device::kCpu) return;
 #ifdef TURBOLM_WITH_CUDA

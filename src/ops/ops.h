@@ -106,6 +106,20 @@ void gather_rows(const Tensor& src, const Tensor& rows, Tensor& dst);
 // dst[rows[i], :] += weights[i] * src[i, :]        src, dst: f32 [n, D]; rows: i32 [n]; weights: f32 [n]
 void scatter_add_rows(const Tensor& src, const Tensor& rows, const Tensor& weights, Tensor& dst);
 
+// Mixture of experts without the host, for the few tokens of a decode step (graph-capturable).
+// Whether x's device routes on the device (else the model routes on the host, expert by expert).
+bool routes_on_device(const Tensor& x);
+// moe_route on the device: logits f32 [T, E] -> ids i32 [T, k], weights f32 [T, k].
+void moe_route_device(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, Tensor& weights);
+// Groups the T*k routed pairs by expert: order i32 [P] (pair indices, stable), offsets i32 [E + 1].
+void moe_group(const Tensor& ids, int64_t n_expert, Tensor& order, Tensor& offsets);
+// y[p, :] = x[p / x_rows_div, :] @ w[ids[p]]^T for every pair p.   w: [E, N, K] (experts stacked);
+// x: [*, K]; y: [P, N] (f32 or x's dtype). x_rows_div is k when x holds one row per token, 1 per pair.
+void moe_linear(const Tensor& x, int64_t x_rows_div, const Tensor& w, const Tensor& ids, const Tensor& order,
+                const Tensor& offsets, Tensor& y);
+// residual[t, :] += sum_j weights[t, j] * y[t * k + j, :]          y: f32 [T * k, D]; weights f32 [T, k]
+void moe_combine(const Tensor& y, const Tensor& weights, Tensor& residual);
+
 // y = a + b, all f32 of one shape.
 void add(const Tensor& a, const Tensor& b, Tensor& y);
 

@@ -8,6 +8,7 @@
 #include "ops/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_gemm.h"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
+#include "ops/cuda/moe/moe_kernels.h"
 #include "ops/cuda/rows_kernels.h"
 #include "ops/cuda/sampling/sampling_kernels.h"
 
@@ -264,6 +265,40 @@ void fill_constant(Tensor& t, float value) {
 
 void convert(const Tensor& src, Tensor& dst) {
     cuda::launch_convert(src.raw_data(), src.dtype(), dst.raw_data(), dst.dtype(), src.numel(), cuda::stream());
+}
+
+void moe_route(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, Tensor& weights) {
+    require_cuda(ids, "expert ids");
+    require_cuda(weights, "expert weights");
+    cuda::launch_moe_route(logits.data<float>(), logits.size(0), logits.size(1), k, renormalize, ids.data<int32_t>(),
+                           weights.data<float>(), cuda::stream());
+}
+
+void moe_group(const Tensor& ids, int64_t n_expert, Tensor& order, Tensor& offsets) {
+    require_cuda(order, "expert order");
+    require_cuda(offsets, "expert offsets");
+    cuda::launch_moe_sort(ids.data<int32_t>(), ids.numel(), n_expert, order.data<int32_t>(), offsets.data<int32_t>(),
+                          cuda::stream());
+}
+
+void moe_linear(const Tensor& x, int64_t x_rows_div, const Tensor& w, const Tensor& ids, const Tensor& order,
+                const Tensor& offsets, Tensor& y) {
+    require_cuda(w, "expert weights");
+    require_cuda(y, "expert output");
+    TURBOLM_CHECK(is_16bit(x.dtype()) && w.dtype() == x.dtype() && w.stride(2) == 1 && w.stride(0) == w.size(1) * w.stride(1),
+                  "moe_linear dtypes/layout: x ", x.describe(), " w ", w.describe());
+    const int64_t P = ids.numel();
+    cuda::launch_moe_gemv(x.raw_data(), rows_of(x, "expert input"), x_rows_div, w.raw_data(), w.stride(0), w.stride(1),
+                          x.dtype(), order.data<int32_t>(), offsets.data<int32_t>(), ids.data<int32_t>(), P, w.size(0),
+                          P, y.raw_data(), rows_of(y, "expert output"), y.dtype(), w.size(1), w.size(2),
+                          cuda::stream());
+}
+
+void moe_combine(const Tensor& y, const Tensor& weights, Tensor& residual) {
+    require_cuda(residual, "residual");
+    cuda::launch_moe_combine(y.data<float>(), rows_of(y, "expert output"), weights.data<float>(), weights.size(0),
+                             weights.size(1), y.size(1), residual.data<float>(), rows_of(residual, "residual"),
+                             cuda::stream());
 }
 
 static_assert(sizeof(SamplingRowParams) == sizeof(cuda::SamplingRow) &&

@@ -33,6 +33,11 @@ void add(const Tensor& a, const Tensor& b, Tensor& y);
 void fill_uniform(Tensor& t, float lo, float hi, uint64_t seed);
 void fill_constant(Tensor& t, float value);
 void convert(const Tensor& src, Tensor& dst);
+void moe_route(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids, Tensor& weights);
+void moe_group(const Tensor& ids, int64_t n_expert, Tensor& order, Tensor& offsets);
+void moe_linear(const Tensor& x, int64_t x_rows_div, const Tensor& w, const Tensor& ids, const Tensor& order,
+                const Tensor& offsets, Tensor& y);
+void moe_combine(const Tensor& y, const Tensor& weights, Tensor& residual);
 void sample(Tensor& logits, const Tensor& params, const Tensor& counts, const Tensor& seen, Tensor& ids,
             Tensor& logprobs);
 void record_tokens(const Tensor& ids, Tensor& counts, Tensor& seen);

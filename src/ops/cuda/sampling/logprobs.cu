@@ -156,6 +156,7 @@ void launch_logprobs(const float* logits, int64_t ld, int64_t rows, int64_t voca
     static std::atomic<uint64_t> smem_set{0};
     launch_row_clusters(logprobs_kernel, smem_set, rows, vocab, s, logits, ld, vocab, ids, stats, out_logprob, n_top,
                         top_ids, top_logprobs);
+    TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace turbolm::cuda

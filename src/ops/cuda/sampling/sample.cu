@@ -220,6 +220,7 @@ void launch_sample(const float* logits, int64_t ld, int64_t rows, int64_t vocab,
     RowStats* stats = want_logprobs ? static_cast<RowStats*>(workspace) : nullptr;
     static std::atomic<uint64_t> smem_set{0};
     launch_row_clusters(sample_kernel, smem_set, rows, vocab, s, logits, ld, vocab, params, out_ids, stats);
+    TURBOLM_CUDA_CHECK_LAUNCH();
     if (want_logprobs)
         launch_logprobs(logits, ld, rows, vocab, out_ids, stats, out_logprob, n_top, top_ids, top_logprobs, s);
 }

@@ -8,8 +8,8 @@
 //
 // Finding a threshold over a row: a histogram of each element's distance from the row max gives a cut-off
 // below which nothing can be kept; when the elements above it fit in shared memory they are copied into the
-// leader CTA ("candidates") and the exact threshold is searched there; otherwise the same search runs over the
-// whole row, split over the cluster (slower, but exact). Both sources give each element as (value, index,
+// leader CTA ("candidates") and the exact threshold is searched there (by warp 0 alone when they are few);
+// otherwise the same search runs over the whole row, split over the cluster (slower, but exact). Both sources give each element as (value, index,
 // fixed-point weight) through for_each_item, and the search needs no order among them.
 #pragma once
 
@@ -626,9 +626,9 @@ inline unsigned row_cluster_size(int64_t rows, int64_t vocab) {
 }
 
 // Launches kernel(args...) with one cluster of row_cluster_size CTAs per row, kThreads threads each and the
-// candidates' dynamic shared memory. The kernel's shared memory limit is raised once per device
-// (done_devices: one bit per device, owned by the caller); setting it is not a stream operation, so the launch
-// stays capturable.
+// candidates' dynamic shared memory; the caller checks the launch. The kernel's shared memory limit is raised
+// once per device (done_devices: one bit per device, owned by the caller); setting it is not a stream
+// operation, so the launch stays capturable.
 template <typename... Params, typename... Args>
 void launch_row_clusters(void (*kernel)(Params...), std::atomic<uint64_t>& done_devices, int64_t rows,
                          int64_t vocab, cudaStream_t s, Args... args) {
@@ -654,7 +654,6 @@ void launch_row_clusters(void (*kernel)(Params...), std::atomic<uint64_t>& done_
     config.attrs = &cluster_dim;
     config.numAttrs = 1;
     TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args...));
-    TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace turbolm::cuda::smp

@@ -6,6 +6,8 @@
 //  - Launchers only enqueue work on `s`: no allocation, no synchronization, the grid depends on the host
 //    arguments only, so they can be captured in a CUDA graph. rows == 0 does nothing.
 //  - NaN logits are treated as -inf.
+//  - launch_sample needs sm_90 or later: each row is read by a thread-block cluster of up to 8 CTAs (more CTAs
+//    per row for small batches); the tokens do not depend on the batch size or a row's place in the batch.
 //
 // How a sampled row is drawn (launch_sample): the scaled logits v_i = logit_i * (1 / T) are ordered as the CPU
 // sampler sorts them (v descending, ties by lower index); top-k keeps the first k, top-p the shortest prefix of
