@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_device.h"
+#include "gpu/cuda_kernel_test.h"
 #include "ops/cuda/sampling/sampling_kernels.h"
 #include "sampling/sampler.h"
 
@@ -199,23 +200,8 @@ struct SampleOut {
     std::vector<float> top_logprobs;  // [rows, n_top]
 };
 
-class CudaSampling : public ::testing::Test {
+class CudaSampling : public test::CudaKernelTest {
   protected:
-    void SetUp() override {
-        if (cuda::list_devices().empty()) GTEST_SKIP() << "no CUDA device";
-        seed_ = std::random_device{}();
-        rng_.seed(seed_);
-        TURBOLM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    }
-    void TearDown() override {
-        if (stream_) cudaStreamDestroy(stream_);
-    }
-    void sync() { TURBOLM_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
-    float normal(float mean = 0.0f, float stddev = 1.0f) { return std::normal_distribution<float>(mean, stddev)(rng_); }
-    int64_t uniform_int(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng_); }
-    float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng_); }
-    std::string seed_text() const { return "seed " + std::to_string(seed_); }
-
     // launch_sample on logits already on the device; outputs poisoned first.
     SampleOut sample_on_device(const float* logits, int64_t ld, int64_t rows, int64_t vocab,
                                const std::vector<SamplingRow>& params, bool want_logprob, int32_t n_top) {
@@ -257,9 +243,6 @@ class CudaSampling : public ::testing::Test {
         }
     }
 
-    uint64_t seed_ = 0;
-    std::mt19937_64 rng_;
-    cudaStream_t stream_ = nullptr;
 };
 
 // ---- (1) penalties -------------------------------------------------------------------------------

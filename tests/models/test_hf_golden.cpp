@@ -18,26 +18,7 @@ namespace {
 constexpr double kRelTolerance = 1e-4;
 constexpr float kMarginFloor = 1e-3f;
 
-struct Case {
-    std::string name;
-    std::filesystem::path dir;
-    friend void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
-};
-
-std::vector<Case> cases() {
-    std::vector<Case> out;
-    for (const char* name : {"llama-gqa", "llama3-rope-scaled-tied", "mistral-sliding-window", "qwen2-qkv-bias",
-                             "qwen3-qk-norm", "gpt2", "falcon-mqa", "mixtral-moe", "llama-rope-linear-bias",
-                             "llama-rope-dynamic", "llama-rope-yarn", "falcon-new-arch", "falcon-mha-sequential"})
-        out.push_back({name, test::fixtures_dir() / "hf-tiny" / name});
-    // The demo model trained by the project (tools/train_demo_model.py), with goldens from HF.
-    out.push_back({"demo", test::source_dir() / "models" / "demo"});
-    // A real trained model; third-party weights, read in place and never copied.
-    out.push_back({"stories260K", test::shared_dir() / "fixtures" / "llama2c-hf" / "stories260K"});
-    return out;
-}
-
-class HfGolden : public ::testing::TestWithParam<Case> {
+class HfGolden : public ::testing::TestWithParam<test::GoldenCase> {
 protected:
     void SetUp() override {
         TURBOLM_SKIP_IF_MISSING(GetParam().dir);
@@ -95,7 +76,9 @@ TEST_P(HfGolden, GreedyDecodeThroughKvCache) {
             const int32_t fed = g.greedy[step];
             logits = model_->forward(std::span<const int32_t>(&fed, 1), kv);
         }
-        if (!diverged) EXPECT_EQ(ours, g.greedy) << "prompt " << p;
+        if (!diverged) {
+            EXPECT_EQ(ours, g.greedy) << "prompt " << p;
+        }
     }
 }
 
@@ -132,12 +115,8 @@ TEST_P(HfGolden, CachedDecodeMatchesFullRecompute) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, HfGolden, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                             std::string n = info.param.name;
-                             std::replace(n.begin(), n.end(), '-', '_');
-                             return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfGolden, ::testing::ValuesIn(test::golden_cases()),
+                         [](const auto& info) { return test::golden_case_test_name(info.param); });
 
 }  // namespace
 }  // namespace turbolm

@@ -23,24 +23,7 @@ namespace {
 
 double tolerance_for(DType compute) { return compute == DType::kBF16 ? 3e-2 : 5e-3; }
 
-struct Case {
-    std::string name;
-    std::filesystem::path dir;
-    friend void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
-};
-
-std::vector<Case> cases() {
-    std::vector<Case> out;
-    for (const char* name : {"llama-gqa", "llama3-rope-scaled-tied", "mistral-sliding-window", "qwen2-qkv-bias",
-                             "qwen3-qk-norm", "gpt2", "falcon-mqa", "mixtral-moe", "llama-rope-linear-bias",
-                             "llama-rope-dynamic", "llama-rope-yarn", "falcon-new-arch", "falcon-mha-sequential"})
-        out.push_back({name, test::fixtures_dir() / "hf-tiny" / name});
-    out.push_back({"demo", test::source_dir() / "models" / "demo"});
-    out.push_back({"stories260K", test::shared_dir() / "fixtures" / "llama2c-hf" / "stories260K"});
-    return out;
-}
-
-class GpuGolden : public ::testing::TestWithParam<Case> {
+class GpuGolden : public ::testing::TestWithParam<test::GoldenCase> {
 protected:
     void SetUp() override {
         if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
@@ -101,12 +84,8 @@ TEST_P(GpuGolden, GreedyThroughGraphs) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, GpuGolden, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                             std::string n = info.param.name;
-                             std::replace(n.begin(), n.end(), '-', '_');
-                             return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, GpuGolden, ::testing::ValuesIn(test::golden_cases()),
+                         [](const auto& info) { return test::golden_case_test_name(info.param); });
 
 // Graph replay must compute what eager launches compute, and a static batch what each sequence
 // computes alone: the demo model's greedy text, several prompts of different lengths at once.

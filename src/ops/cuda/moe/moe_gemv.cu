@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/packed_dot.cuh"
 #include "ops/cuda/moe/moe_kernels.h"
 
 namespace turbolm::cuda {
@@ -26,31 +27,6 @@ constexpr int kGroup = int(kMoeGemvGroup);
 // are then likely still in L2.
 constexpr int64_t kMaxSlices = 4;
 
-template <typename T>
-__device__ __forceinline__ float2 to_float2(uint32_t bits);
-template <>
-__device__ __forceinline__ float2 to_float2<__nv_bfloat16>(uint32_t bits) {
-    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&bits));
-}
-template <>
-__device__ __forceinline__ float2 to_float2<__half>(uint32_t bits) {
-    return __half22float2(*reinterpret_cast<const __half2*>(&bits));
-}
-
-// Dot product of 8 packed 16-bit elements of a and b, in f32.
-template <typename T>
-__device__ __forceinline__ float dot8(const uint4& a, const uint4& b) {
-    const float2 a0 = to_float2<T>(a.x), a1 = to_float2<T>(a.y), a2 = to_float2<T>(a.z), a3 = to_float2<T>(a.w);
-    const float2 b0 = to_float2<T>(b.x), b1 = to_float2<T>(b.y), b2 = to_float2<T>(b.z), b3 = to_float2<T>(b.w);
-    float s = a0.x * b0.x;
-    s = fmaf(a0.y, b0.y, s);
-    s = fmaf(a1.x, b1.x, s);
-    s = fmaf(a1.y, b1.y, s);
-    s = fmaf(a2.x, b2.x, s);
-    s = fmaf(a2.y, b2.y, s);
-    s = fmaf(a3.x, b3.x, s);
-    return fmaf(a3.y, b3.y, s);
-}
 
 template <typename OutT>
 __device__ __forceinline__ OutT to_out(float v);
