@@ -144,20 +144,36 @@ Tensor Model::run(const StepInputs& in, KvCache& kv) const {
 Tensor Model::forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) const {
     TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == act_dtype_, "KV cache of ", dtype_name(kv.dtype()),
                   " on ", device_name(kv.device()), " for a model on ", device_name(options_.device));
-    for (const auto& c : chunks) {
-        for (int32_t id : c.tokens)
-            if (id < 0 || id >= cfg_.n_vocab)
-                fail(StatusCode::kOutOfRange, "token id ", id, " is outside the vocabulary [0, ", cfg_.n_vocab, ")");
-        if (cfg_.learned_positions && kv.size(c.seq) + int64_t(c.tokens.size()) > cfg_.n_ctx_train)
-            fail(StatusCode::kOutOfRange, "sequence of ", kv.size(c.seq) + int64_t(c.tokens.size()),
-                 " tokens exceeds the ", cfg_.n_ctx_train, " positions this model has embeddings for");
-    }
+    for (const auto& c : chunks) check_tokens(c.tokens, kv.size(c.seq));
     StepInputs in;
     in.build(chunks, kv, /*capacity_bounds=*/false);
     in.upload(options_.device);
     Tensor logits = run(in, kv);
     for (const auto& c : chunks) kv.commit(int64_t(c.tokens.size()), c.seq);
     return logits;
+}
+
+Tensor Model::forward_paged(std::span<const PagedChunk> chunks, KvCache& kv) const {
+    TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == act_dtype_, "KV cache of ", dtype_name(kv.dtype()),
+                  " on ", device_name(kv.device()), " for a model on ", device_name(options_.device));
+    for (const auto& c : chunks) {
+        check_tokens(c.tokens, c.start);
+        for (int32_t b : c.blocks)
+            TURBOLM_CHECK(b >= 0 && b < kv.n_seqs(), "block ", b, " outside the cache of ", kv.n_seqs(), " blocks");
+    }
+    StepInputs in;
+    in.build_paged(chunks, kv.capacity(), 0);
+    in.upload(options_.device);
+    return run(in, kv);
+}
+
+void Model::check_tokens(std::span<const int32_t> tokens, int64_t start) const {
+    for (int32_t id : tokens)
+        if (id < 0 || id >= cfg_.n_vocab)
+            fail(StatusCode::kOutOfRange, "token id ", id, " is outside the vocabulary [0, ", cfg_.n_vocab, ")");
+    if (cfg_.learned_positions && start + int64_t(tokens.size()) > cfg_.n_ctx_train)
+        fail(StatusCode::kOutOfRange, "sequence of ", start + int64_t(tokens.size()), " tokens exceeds the ",
+             cfg_.n_ctx_train, " positions this model has embeddings for");
 }
 
 Tensor Model::forward(std::span<const int32_t> tokens, KvCache& kv, bool all_logits) const {

@@ -55,6 +55,10 @@ public:
     // One step over several sequences: f32 logits on the model's device, one row per chunk (its last
     // token) or one per token for chunks with all_logits, in chunk order. Commits the chunks to kv.
     Tensor forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) const;
+    // One step over chunks of a paged cache (a KvCache made with capacity = block size and
+    // n_seqs = number of blocks; the chunks' block tables index its blocks). Logits as forward_batch;
+    // nothing is committed to kv: the block manager keeps the lengths.
+    Tensor forward_paged(std::span<const PagedChunk> chunks, KvCache& kv) const;
     // The device work of a step whose inputs are already uploaded: no host synchronisation, no
     // transfers, so it can be captured in a graph. Does not commit to kv.
     Tensor run(const StepInputs& in, KvCache& kv) const;
@@ -65,6 +69,8 @@ public:
 private:
     Model(ModelConfig cfg, ModelWeights w, ModelOptions options);
     void attention_block(int64_t layer, const Tensor& x, const StepInputs& in, KvCache& kv, Tensor& residual) const;
+    // Token ids inside the vocabulary, positions inside learned position tables.
+    void check_tokens(std::span<const int32_t> tokens, int64_t start) const;
     // The rotary inverse frequencies on the model's device for sequences of up to max_len tokens.
     const Tensor& inv_freq_for(int64_t max_len) const;
 

@@ -8,49 +8,73 @@ namespace turbolm {
 
 void StepInputs::build(std::span<const SequenceChunk> chunks, const KvCache& kv, bool capacity_bounds) {
     TURBOLM_REQUIRE(!chunks.empty(), "a forward step needs at least one sequence");
-    n_seqs_ = int64_t(chunks.size());
-    n_tokens_ = 0;
-    for (const auto& c : chunks) {
-        TURBOLM_REQUIRE(!c.tokens.empty(), "forward needs at least one token per sequence");
+    // A static batch is the paged layout with one block of `capacity` positions per sequence.
+    std::vector<int32_t> block_ids(chunks.size());
+    std::vector<PagedChunk> paged(chunks.size());
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const auto& c = chunks[i];
         TURBOLM_CHECK(c.seq >= 0 && c.seq < kv.n_seqs(), "sequence ", c.seq, " is not in the KV cache");
         const int64_t end = kv.size(c.seq) + int64_t(c.tokens.size());
         if (end > kv.capacity())
             fail(StatusCode::kOutOfRange, "sequence of ", end, " tokens exceeds the KV cache capacity of ",
                  kv.capacity());
+        block_ids[i] = int32_t(c.seq);
+        paged[i] = {c.tokens, kv.size(c.seq), std::span<const int32_t>(&block_ids[i], 1), c.all_logits};
+    }
+    build_paged(paged, kv.capacity(), capacity_bounds ? kv.capacity() : 0);
+}
+
+void StepInputs::build_paged(std::span<const PagedChunk> chunks, int64_t block_size, int64_t kv_len_bound) {
+    TURBOLM_REQUIRE(!chunks.empty(), "a forward step needs at least one sequence");
+    TURBOLM_REQUIRE(block_size > 0, "block size must be positive");
+    n_seqs_ = int64_t(chunks.size());
+    n_tokens_ = 0;
+    max_blocks_ = kv_len_bound > 0 ? (kv_len_bound + block_size - 1) / block_size : 1;
+    for (const auto& c : chunks) {
+        TURBOLM_REQUIRE(!c.tokens.empty(), "forward needs at least one token per sequence");
+        const int64_t end = c.start + int64_t(c.tokens.size());
+        const int64_t needed = (end + block_size - 1) / block_size;
+        if (int64_t(c.blocks.size()) < needed)
+            fail(StatusCode::kInternal, "block table of ", c.blocks.size(), " blocks for ", end, " positions");
+        TURBOLM_CHECK(kv_len_bound <= 0 || end <= kv_len_bound, "sequence of ", end, " positions past the bound ",
+                      kv_len_bound);
+        if (kv_len_bound <= 0) max_blocks_ = std::max(max_blocks_, needed);
         n_tokens_ += int64_t(c.tokens.size());
     }
-    const int64_t T = n_tokens_, S = n_seqs_;
-    block_size_ = kv.capacity();
-    max_blocks_ = 1;
+    const int64_t T = n_tokens_;
+    block_size_ = block_size;
     std::vector<int32_t> ids, pos, q_start{0}, kv_len, table, rows;
     ids.reserve(size_t(T));
     pos.reserve(size_t(T));
+    table.reserve(size_t(n_seqs_ * max_blocks_));
     slots_.clear();
     max_q_len_ = max_kv_len_actual_ = 0;
     for (const auto& c : chunks) {
-        const int64_t start = kv.size(c.seq), n = int64_t(c.tokens.size());
+        const int64_t n = int64_t(c.tokens.size());
         const int64_t first_row = int64_t(ids.size());
         for (int64_t i = 0; i < n; ++i) {
+            const int64_t p = c.start + i;
             ids.push_back(c.tokens[size_t(i)]);
-            pos.push_back(int32_t(start + i));
-            slots_.push_back(c.seq * kv.capacity() + start + i);
+            pos.push_back(int32_t(p));
+            slots_.push_back(int64_t(c.blocks[size_t(p / block_size)]) * block_size + p % block_size);
         }
         q_start.push_back(int32_t(ids.size()));
-        kv_len.push_back(int32_t(start + n));
-        table.push_back(int32_t(c.seq));  // one block per sequence: its own range of the pool
+        kv_len.push_back(int32_t(c.start + n));
+        // Rows are padded with block 0 (the null block): positions past kv_len are never read.
+        for (int64_t b = 0; b < max_blocks_; ++b)
+            table.push_back(b < int64_t(c.blocks.size()) ? c.blocks[size_t(b)] : 0);
         if (c.all_logits) {
             for (int64_t i = 0; i < n; ++i) rows.push_back(int32_t(first_row + i));
         } else {
             rows.push_back(int32_t(first_row + n - 1));
         }
         max_q_len_ = std::max(max_q_len_, n);
-        max_kv_len_actual_ = std::max(max_kv_len_actual_, start + n);
+        max_kv_len_actual_ = std::max(max_kv_len_actual_, c.start + n);
     }
-    max_kv_len_ = capacity_bounds ? kv.capacity() : max_kv_len_actual_;
+    max_kv_len_ = kv_len_bound > 0 ? kv_len_bound : max_kv_len_actual_;
     n_logit_rows_ = int64_t(rows.size());
     meta_.clear();
     for (auto* part : {&ids, &pos, &q_start, &kv_len, &table, &rows}) meta_.insert(meta_.end(), part->begin(), part->end());
-    (void)S;
 }
 
 void StepInputs::upload(Device device) {

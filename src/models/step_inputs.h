@@ -19,8 +19,20 @@ struct SequenceChunk {
     bool all_logits = false;  // logits for every token (else only the last)
 };
 
+// A run of tokens of one sequence of a paged cache: positions [start, start + tokens.size()) whose
+// keys and values go to the sequence's blocks (its block table, block_size positions each).
+struct PagedChunk {
+    std::span<const int32_t> tokens;
+    int64_t start = 0;
+    std::span<const int32_t> blocks;
+    bool all_logits = false;
+};
+
 class StepInputs {
 public:
+    // The general form: chunks over a paged cache of `block_size`-position blocks. kv_len_bound > 0
+    // fixes the attention bound and the block-table width (decode graphs); 0 uses the actual lengths.
+    void build_paged(std::span<const PagedChunk> chunks, int64_t block_size, int64_t kv_len_bound);
     // Describes `chunks` against `kv` (which must have room for them). With capacity_bounds the
     // attention bounds are the cache capacity, so the launch shapes stay fixed while the sequences
     // grow (decode graphs); otherwise they are the actual lengths.
