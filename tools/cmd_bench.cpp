@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_offline.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "core/parallel.h"
@@ -64,6 +65,14 @@ public:
         sub->add_option("--threads,-t", threads_, "CPU threads (default: all cores)");
         sub->add_option("--seed", seed_, "Seed of weights and prompts (default: 0)");
         sub->add_option("--json", json_path_, "Write the results to this file");
+        sub->add_option("--mode", mode_, "static: fixed batches (default); offline: --num-requests requests at once "
+                                         "through the continuous-batching engine")
+            ->check(CLI::IsMember({"static", "offline"}));
+        sub->add_option("--num-requests,-n", offline_.num_requests, "offline: requests (default: 256)");
+        sub->add_option("--kv-fraction", offline_.kv_fraction, "offline: share of free GPU memory for the KV cache");
+        sub->add_option("--block-size", offline_.block_size, "offline: KV positions per block (default: 16)");
+        sub->add_option("--max-batched-tokens", offline_.max_batched_tokens, "offline: tokens per step (default: 8192)");
+        sub->add_option("--max-running", offline_.max_running, "offline: sequences at once (default: 256)");
         return sub;
     }
 
@@ -127,10 +136,19 @@ private:
         std::printf("%s on %s: %s parameters, %s of weights, loaded in %.1f s\n", cfg.architecture.c_str(),
                     ops::device_description(device).c_str(), human_count(double(model->parameter_count())).c_str(),
                     human_bytes(double(model->weight_bytes())).c_str(), load_s);
-        std::printf("%6s %10s %10s %12s %12s %10s %10s %10s %12s\n", "batch", "ttft_ms", "prefill/s", "decode/s",
+        if (mode_ == "static")
+            std::printf("%6s %10s %10s %12s %12s %10s %10s %10s %12s\n", "batch", "ttft_ms", "prefill/s", "decode/s",
                     "output/s", "tpot_p50", "tpot_p95", "tpot_p99", "peak_mem");
         nlohmann::json runs = nlohmann::json::array();
-        for (int b : batches_) runs.push_back(bench_batch(*model, b, device));
+        if (mode_ == "offline") {
+            offline_.input_len = input_len_;
+            offline_.output_len = output_len_;
+            offline_.seed = seed_;
+            out["mode"] = "offline";
+            runs.push_back(run_offline_bench(*model, offline_));
+        } else {
+            for (int b : batches_) runs.push_back(bench_batch(*model, b, device));
+        }
         out["runs"] = runs;
         if (!json_path_.empty()) {
             std::ofstream f(json_path_);
@@ -147,6 +165,11 @@ private:
                         " -b " + batches + " -i " + std::to_string(input_len_) + " -o " + std::to_string(output_len_) +
                         " --warmup " + std::to_string(warmup_) + " --repeats " + std::to_string(repeats_);
         if (no_graphs_) c += " --no-graphs";
+        if (mode_ == "offline")
+            c += " --mode offline -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
+                 std::to_string(offline_.kv_fraction) + " --block-size " + std::to_string(offline_.block_size) +
+                 " --max-batched-tokens " + std::to_string(offline_.max_batched_tokens) + " --max-running " +
+                 std::to_string(offline_.max_running);
         return c;
     }
 
@@ -211,7 +234,8 @@ private:
                 {"samples", {{"ttft_ms", ttft}, {"decode_tokens_per_second", decode_tps}}}};
     }
 
-    std::string model_dir_, config_, json_path_, device_ = "cuda";
+    std::string model_dir_, config_, json_path_, device_ = "cuda", mode_ = "static";
+    OfflineBenchOptions offline_;
     bool dummy_weights_ = false, no_graphs_ = false;
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;

@@ -23,7 +23,10 @@ void EngineCore::add(CoreRequest r) {
         fail(StatusCode::kOutOfRange, "request ", r.id, ": a prompt of ", r.prompt.size(),
              " tokens leaves no room in the context of ", max_len);
     TURBOLM_REQUIRE(!states_.contains(r.id) && !scheduler_.contains(r.id), "request id ", r.id, " is in use");
-    RequestState st{Sampler(r.sampling), int64_t(r.prompt.size()), std::move(r.stop_token_ids), r.ignore_eos};
+    Sampler sampler(r.sampling);
+    const uint64_t seed = sampler.seed();
+    RequestState st{std::move(sampler), int64_t(r.prompt.size()), std::move(r.stop_token_ids), r.ignore_eos,
+                    r.sampling, seed};
     states_.emplace(r.id, std::move(st));
     scheduler_.add_request({r.id, r.priority, std::move(r.prompt), r.max_tokens});
 }
@@ -43,19 +46,8 @@ std::vector<TokenEvent> EngineCore::step() {
     chunks.reserve(schedule.chunks.size());
     for (const auto& c : schedule.chunks) chunks.push_back({c.tokens, c.start, c.block_table, false});
     // One logits row per chunk: its last token.
-    Tensor logits = model_.forward_paged(chunks, kv_).to_device(Device::kCpu);
-    std::vector<SampledToken> sampled;
-    for (size_t i = 0; i < schedule.chunks.size(); ++i) {
-        const ScheduledChunk& c = schedule.chunks[i];
-        if (!c.samples) continue;
-        RequestState& st = states_.at(c.request_id);
-        const std::span<const int32_t> all = scheduler_.tokens(c.request_id);
-        std::span<float> row(logits.row<float>(int64_t(i)), size_t(logits.size(1)));
-        const int32_t token = st.sampler.sample(row, all.first(size_t(st.n_prompt)), all.subspan(size_t(st.n_prompt)));
-        const bool stop = !st.ignore_eos &&
-                          std::find(st.stop_token_ids.begin(), st.stop_token_ids.end(), token) != st.stop_token_ids.end();
-        sampled.push_back({c.request_id, token, stop});
-    }
+    Tensor logits = model_.forward_paged(chunks, kv_);
+    std::vector<SampledToken> sampled = sample(schedule, logits);
     scheduler_.update(schedule, sampled);
     for (const SampledToken& s : sampled) {
         TokenEvent e{s.request_id, s.token, false, FinishReason::kNone};
@@ -70,6 +62,64 @@ std::vector<TokenEvent> EngineCore::step() {
         states_.erase(id);
     }
     return events;
+}
+
+std::vector<SampledToken> EngineCore::sample(const Schedule& schedule, Tensor& logits) {
+    bool penalties = false;
+    for (const auto& c : schedule.chunks) {
+        if (!c.samples) continue;
+        const SamplingParams& p = states_.at(c.request_id).params;
+        penalties = penalties || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+    }
+    if (logits.device() != Device::kCpu && !penalties) return sample_on_device(schedule, logits);
+    Tensor host = logits.to_device(Device::kCpu);
+    std::vector<SampledToken> sampled;
+    for (size_t i = 0; i < schedule.chunks.size(); ++i) {
+        const ScheduledChunk& c = schedule.chunks[i];
+        if (!c.samples) continue;
+        RequestState& st = states_.at(c.request_id);
+        const std::span<const int32_t> all = scheduler_.tokens(c.request_id);
+        std::span<float> row(host.row<float>(int64_t(i)), size_t(host.size(1)));
+        const int32_t token = st.sampler.sample(row, all.first(size_t(st.n_prompt)), all.subspan(size_t(st.n_prompt)));
+        sampled.push_back({c.request_id, token, is_stop(st, token)});
+    }
+    return sampled;
+}
+
+std::vector<SampledToken> EngineCore::sample_on_device(const Schedule& schedule, Tensor& logits) {
+    // Every row is drawn (rows of chunks that do not sample are cheap and ignored); each draw is
+    // seeded by the request's seed and its position, so preemption and batching change nothing.
+    const int64_t rows = logits.size(0);
+    std::vector<ops::SamplingRowParams> params(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) {
+        const ScheduledChunk& c = schedule.chunks[size_t(i)];
+        const RequestState& st = states_.at(c.request_id);
+        ops::SamplingRowParams& p = params[size_t(i)];
+        p.temperature = st.params.temperature;
+        p.top_k = st.params.top_k;
+        p.top_p = st.params.top_p;
+        p.min_p = st.params.min_p;
+        p.seed = st.seed;
+        p.step = uint64_t(c.start + c.n_tokens);
+    }
+    const Device dev = logits.device();
+    Tensor params_dev = Tensor::wrap(params.data(), {rows * int64_t(sizeof(ops::SamplingRowParams))}, DType::kU8, nullptr)
+                            .to_device(dev);
+    Tensor ids = Tensor::empty({rows}, DType::kI32, dev), none;
+    ops::sample(logits, params_dev, none, none, ids, none);
+    Tensor host = ids.to_device(Device::kCpu);
+    std::vector<SampledToken> sampled;
+    for (int64_t i = 0; i < rows; ++i) {
+        const ScheduledChunk& c = schedule.chunks[size_t(i)];
+        if (!c.samples) continue;
+        const int32_t token = host.data<int32_t>()[i];
+        sampled.push_back({c.request_id, token, is_stop(states_.at(c.request_id), token)});
+    }
+    return sampled;
+}
+
+bool EngineCore::is_stop(const RequestState& st, int32_t token) {
+    return !st.ignore_eos && std::find(st.stop_token_ids.begin(), st.stop_token_ids.end(), token) != st.stop_token_ids.end();
 }
 
 }  // namespace turbolm

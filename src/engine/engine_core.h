@@ -9,6 +9,7 @@
 
 #include "kv/block_manager.h"
 #include "models/model.h"
+#include "ops/ops.h"
 #include "sampling/sampler.h"
 #include "scheduler/scheduler.h"
 
@@ -52,12 +53,21 @@ public:
     const Scheduler& scheduler() const { return scheduler_; }
 
 private:
+    // Chooses the tokens of the chunks that sample: on the host with each request's Sampler, or on
+    // the device (only the ids come back) when no request of the step uses penalties.
+    std::vector<SampledToken> sample(const Schedule& schedule, Tensor& logits);
+    std::vector<SampledToken> sample_on_device(const Schedule& schedule, Tensor& logits);
+
     struct RequestState {
         Sampler sampler;
         int64_t n_prompt = 0;
         std::vector<int32_t> stop_token_ids;
         bool ignore_eos = false;
+        SamplingParams params;
+        uint64_t seed = 0;
     };
+
+    static bool is_stop(const RequestState& st, int32_t token);
 
     const Model& model_;
     Scheduler scheduler_;
