@@ -31,13 +31,7 @@ nlohmann::json percentiles(const std::vector<double>& v) {
 
 nlohmann::json run_offline_bench(const Model& model, const OfflineBenchOptions& o) {
     const int64_t max_model_len = o.max_model_len > 0 ? o.max_model_len : o.input_len + o.output_len;
-    // Room for the activations of a full token budget: per token the fused gate/up and qkv outputs
-    // and a few hidden-size buffers, per running sequence a row of f32 logits; plus 1 GiB of slack.
-    const ModelConfig& c = model.config();
-    const size_t act = dtype_size(model.activation_dtype());
-    const size_t per_token = act * size_t(2 * c.n_ff + (c.n_head + 2 * c.n_head_kv) * c.head_dim) + 16 * size_t(c.n_embd);
-    const size_t reserve = size_t(o.max_batched_tokens) * per_token +
-                           size_t(o.max_running) * size_t(c.n_vocab) * 8 + (size_t(1) << 30);
+    const size_t reserve = activation_reserve_bytes(model, o.max_batched_tokens, o.max_running);
     const KvSizing kv = size_kv_cache(model, o.block_size, o.kv_fraction, max_model_len, reserve);
     std::printf("%s\n", kv.summary.c_str());
 

@@ -57,8 +57,9 @@ std::vector<TokenEvent> EngineCore::step() {
         }
         events.push_back(e);
     }
+    // Aborted requests are reported here too, but abort() has already dropped them.
     for (uint64_t id : scheduler_.take_finished()) {
-        scheduler_.forget(id);
+        if (scheduler_.contains(id)) scheduler_.forget(id);
         states_.erase(id);
     }
     return events;

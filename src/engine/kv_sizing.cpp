@@ -11,6 +11,15 @@ namespace {
 constexpr size_t kCpuKvBudget = size_t(4) << 30;  // the CPU has no "free device memory" to size from
 }
 
+size_t activation_reserve_bytes(const Model& model, int64_t max_batched_tokens, int64_t max_running) {
+    // Per token the fused gate/up and qkv outputs and a few hidden-size buffers; per running
+    // sequence a row of f32 logits (twice: the logits and the sampler's copy); plus 1 GiB of slack.
+    const ModelConfig& c = model.config();
+    const size_t act = dtype_size(model.activation_dtype());
+    const size_t per_token = act * size_t(2 * c.n_ff + (c.n_head + 2 * c.n_head_kv) * c.head_dim) + 16 * size_t(c.n_embd);
+    return size_t(max_batched_tokens) * per_token + size_t(max_running) * size_t(c.n_vocab) * 8 + (size_t(1) << 30);
+}
+
 KvSizing size_kv_cache(const Model& model, int64_t block_size, double memory_fraction, int64_t max_model_len,
                        size_t activation_reserve_bytes) {
     TURBOLM_REQUIRE(block_size > 0 && memory_fraction > 0.0 && memory_fraction <= 1.0,

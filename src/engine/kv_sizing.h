@@ -19,6 +19,10 @@ struct KvSizing {
     std::string summary;         // the one line to log
 };
 
+// Device memory to leave for the activations of one step of max_batched_tokens tokens and
+// max_running logits rows.
+size_t activation_reserve_bytes(const Model& model, int64_t max_batched_tokens, int64_t max_running);
+
 KvSizing size_kv_cache(const Model& model, int64_t block_size, double memory_fraction, int64_t max_model_len,
                        size_t activation_reserve_bytes);
 

@@ -1,0 +1,89 @@
+// The public C++ API of the serving engine: submit requests (token ids or text) with their sampling
+// parameters, receive each request's output as a stream of pieces on the engine's thread, cancel.
+// One engine thread runs continuous batching over a paged KV cache; a bad request fails alone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "turbolm/status.h"
+
+namespace turbolm {
+
+struct EngineConfig {
+    std::string model_dir;        // a Hugging Face model directory
+    std::string device = "cuda";  // "cuda" or "cpu"
+    bool dummy_weights = false;   // random weights of config.json's shapes
+    int64_t max_model_len = 0;    // prompt + output tokens of one request; 0: the model's, at most 8192
+    double kv_fraction = 0.9;     // share of the memory left after loading that the KV cache may take
+    int64_t block_size = 16;      // KV positions per block
+    int64_t max_batched_tokens = 8192;  // tokens computed per step
+    int64_t max_running = 256;          // requests decoding at once
+};
+
+struct GenerationParams {
+    int64_t max_tokens = 16;
+    float temperature = 1.0f;  // 0: greedy
+    int top_k = 0;
+    float top_p = 1.0f;
+    float min_p = 0.0f;
+    float repetition_penalty = 1.0f;
+    float presence_penalty = 0.0f;
+    float frequency_penalty = 0.0f;
+    std::optional<uint64_t> seed;
+    std::vector<std::string> stop;           // stop strings (may span tokens)
+    std::vector<int32_t> stop_token_ids;     // besides the model's end-of-sequence ids
+    bool include_stop_str_in_output = false;
+    bool ignore_eos = false;
+    int priority = 0;  // lower runs first
+};
+
+struct GenerationRequest {
+    std::vector<int32_t> prompt_ids;  // used when not empty
+    std::string prompt;               // otherwise, tokenized with the model's tokenizer
+    GenerationParams params;
+};
+
+// One piece of a request's output. Pieces arrive in order; the last has `finished` set.
+struct GenerationOutput {
+    uint64_t request_id = 0;
+    std::string text;                 // text new in this piece (held back while a stop string may form)
+    std::vector<int32_t> token_ids;   // token ids new in this piece
+    bool finished = false;
+    std::string finish_reason;        // with finished: "stop", "length", "abort" or "error"
+    Status status;                    // with finish_reason "error": what went wrong
+    int64_t prompt_tokens = 0;
+    int64_t completion_tokens = 0;    // so far
+};
+
+class Engine {
+public:
+    using OutputCallback = std::function<void(const GenerationOutput&)>;
+
+    // Loads the model and starts the engine thread; prints nothing. log_line() tells the KV sizing.
+    static Expected<std::unique_ptr<Engine>> create(const EngineConfig& config);
+    ~Engine();  // stops the thread; unfinished requests end with "abort"
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Queues a request. Its outputs are delivered on the engine thread; an invalid request (empty or
+    // over-long prompt, ids outside the vocabulary, bad parameters) gets one finished output with
+    // finish_reason "error". Fails only when the engine has stopped.
+    Expected<uint64_t> submit(GenerationRequest request, OutputCallback on_output);
+    // Ends a request early ("abort"); unknown or finished ids are ignored.
+    void cancel(uint64_t request_id);
+
+    int64_t max_model_len() const;
+    const std::string& kv_summary() const;  // "KV cache: N blocks of 16 tokens (...)"
+
+private:
+    struct Impl;
+    explicit Engine(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace turbolm

@@ -1,0 +1,265 @@
+// The engine thread: takes submitted and cancelled requests, runs EngineCore steps, and turns
+// tokens into streamed text (incremental detokenizer, then stop strings).
+#include "turbolm/engine.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "engine/engine_core.h"
+#include "engine/kv_sizing.h"
+#include "engine/stop_strings.h"
+#include "io/generation_config.h"
+#include "tokenizer/tokenizer.h"
+
+namespace turbolm {
+
+struct Engine::Impl {
+    struct Pending {
+        uint64_t id = 0;
+        GenerationRequest request;
+        OutputCallback callback;
+    };
+    struct Live {
+        OutputCallback callback;
+        std::optional<IncrementalDetokenizer> detok;
+        StopStringMatcher stops;
+        int64_t prompt_tokens = 0, completion_tokens = 0;
+    };
+
+    EngineConfig config;
+    std::unique_ptr<Model> model;
+    std::unique_ptr<Tokenizer> tokenizer;
+    std::vector<int32_t> eos_ids;
+    int64_t max_model_len = 0;
+    KvSizing kv;
+    std::unique_ptr<EngineCore> core;
+
+    std::mutex mu;
+    std::condition_variable wake;
+    bool stopping = false;
+    uint64_t next_id = 1;
+    std::deque<Pending> incoming;
+    std::vector<uint64_t> cancels;
+
+    std::unordered_map<uint64_t, Live> live;  // the engine thread's own
+    std::thread thread;
+
+    void loop();
+    void admit(Pending& p);
+    void on_token(const TokenEvent& e);
+    void finish(uint64_t id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids, Status status);
+};
+
+namespace {
+
+CoreRequest core_request(uint64_t id, std::vector<int32_t> prompt, const GenerationParams& p,
+                         const std::vector<int32_t>& eos_ids) {
+    CoreRequest r;
+    r.id = id;
+    r.prompt = std::move(prompt);
+    r.max_tokens = p.max_tokens;
+    r.sampling.temperature = p.temperature;
+    r.sampling.top_k = p.top_k;
+    r.sampling.top_p = p.top_p;
+    r.sampling.min_p = p.min_p;
+    r.sampling.repetition_penalty = p.repetition_penalty;
+    r.sampling.presence_penalty = p.presence_penalty;
+    r.sampling.frequency_penalty = p.frequency_penalty;
+    r.sampling.seed = p.seed;
+    r.stop_token_ids = p.stop_token_ids;
+    if (!p.ignore_eos) r.stop_token_ids.insert(r.stop_token_ids.end(), eos_ids.begin(), eos_ids.end());
+    r.ignore_eos = false;  // the list above already leaves the end-of-sequence ids out when asked
+    r.priority = p.priority;
+    return r;
+}
+
+}  // namespace
+
+void Engine::Impl::finish(uint64_t id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids,
+                          Status status) {
+    GenerationOutput out;
+    out.request_id = id;
+    out.text = std::move(text);
+    out.token_ids = std::move(ids);
+    out.finished = true;
+    out.finish_reason = std::move(reason);
+    out.status = std::move(status);
+    out.prompt_tokens = l.prompt_tokens;
+    out.completion_tokens = l.completion_tokens;
+    l.callback(out);
+    live.erase(id);
+}
+
+void Engine::Impl::admit(Pending& p) {
+    Live l;
+    l.callback = std::move(p.callback);
+    const GenerationParams& params = p.request.params;
+    Status st = catch_status([&] {
+        std::vector<int32_t> prompt = std::move(p.request.prompt_ids);
+        if (prompt.empty() && !p.request.prompt.empty()) {
+            if (!tokenizer) fail(StatusCode::kInvalidArgument, "this model has no tokenizer: send prompt token ids");
+            prompt = tokenizer->encode(p.request.prompt);
+        }
+        if (int64_t(prompt.size()) + params.max_tokens > max_model_len)
+            fail(StatusCode::kOutOfRange, "prompt of ", prompt.size(), " tokens plus max_tokens ", params.max_tokens,
+                 " exceeds the context of ", max_model_len, " tokens");
+        l.prompt_tokens = int64_t(prompt.size());
+        core->add(core_request(p.id, std::move(prompt), params, eos_ids));
+    });
+    if (!st.is_ok()) {
+        auto it = live.emplace(p.id, std::move(l)).first;
+        finish(p.id, it->second, "error", "", {}, st);
+        return;
+    }
+    if (tokenizer) l.detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
+    l.stops = StopStringMatcher(params.stop, params.include_stop_str_in_output);
+    live.emplace(p.id, std::move(l));
+}
+
+void Engine::Impl::on_token(const TokenEvent& e) {
+    auto it = live.find(e.id);
+    if (it == live.end()) return;
+    Live& l = it->second;
+    ++l.completion_tokens;
+    std::string text = l.detok ? l.detok->push(e.token) : std::string();
+    std::string out_text = l.stops.push(text);
+    if (l.stops.stopped()) {
+        if (!e.finished) core->abort(e.id);
+        finish(e.id, l, "stop", std::move(out_text), {e.token}, Status::ok());
+        return;
+    }
+    if (e.finished) {
+        if (l.detok) out_text += l.stops.push(l.detok->flush());
+        if (!l.stops.stopped()) out_text += l.stops.flush();
+        const bool stopped = l.stops.stopped() || e.reason == FinishReason::kStop;
+        finish(e.id, l, stopped ? "stop" : "length", std::move(out_text), {e.token}, Status::ok());
+        return;
+    }
+    GenerationOutput out;
+    out.request_id = e.id;
+    out.text = std::move(out_text);
+    out.token_ids = {e.token};
+    out.prompt_tokens = l.prompt_tokens;
+    out.completion_tokens = l.completion_tokens;
+    l.callback(out);
+}
+
+void Engine::Impl::loop() {
+    for (;;) {
+        std::deque<Pending> batch;
+        std::vector<uint64_t> cancelled;
+        {
+            std::unique_lock<std::mutex> lock(mu);
+            wake.wait(lock, [&] { return stopping || !incoming.empty() || !cancels.empty() || core->has_unfinished(); });
+            if (stopping) break;
+            batch.swap(incoming);
+            cancelled.swap(cancels);
+        }
+        for (Pending& p : batch) admit(p);
+        for (uint64_t id : cancelled) {
+            auto it = live.find(id);
+            if (it == live.end()) continue;
+            core->abort(id);
+            finish(id, it->second, "abort", "", {}, Status::ok());
+        }
+        if (!core->has_unfinished()) continue;
+        std::vector<TokenEvent> events;
+        Status st = catch_status([&] { events = core->step(); });
+        if (!st.is_ok()) {
+            // A failed step (device error) fails the requests that were in it, and only those.
+            log::error("engine step failed: ", st.message());
+            std::vector<uint64_t> ids;
+            for (const auto& [id, l] : live) ids.push_back(id);
+            for (uint64_t id : ids) {
+                core->abort(id);
+                finish(id, live.at(id), "error", "", {}, st);
+            }
+            continue;
+        }
+        for (const TokenEvent& e : events) on_token(e);
+    }
+    std::vector<uint64_t> ids;
+    for (const auto& [id, l] : live) ids.push_back(id);
+    for (uint64_t id : ids) finish(id, live.at(id), "abort", "", {}, Status::ok());
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->stopping = true;
+    }
+    impl_->wake.notify_all();
+    if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
+    auto impl = std::make_unique<Impl>();
+    impl->config = config;
+    Status st = catch_status([&] {
+        ModelOptions mo;
+        mo.dummy_weights = config.dummy_weights;
+        mo.device = config.device == "cpu" ? Device::kCpu : Device::kCuda;
+        if (config.device != "cpu" && config.device != "cuda")
+            fail(StatusCode::kInvalidArgument, "unknown device '", config.device, "' (cpu or cuda)");
+        if (mo.device == Device::kCpu) mo.precision = ops::MatmulPrecision::kWeightType;
+        impl->model = Model::load(config.model_dir, mo);
+        // Text needs the tokenizer; a model without one still serves token ids.
+        if (catch_status([&] { impl->tokenizer = Tokenizer::load(config.model_dir); }).is_ok() == false)
+            impl->tokenizer.reset();
+        const GenerationConfig gen = GenerationConfig::load(config.model_dir);
+        impl->eos_ids = gen.eos_token_ids.empty() ? impl->model->config().eos_token_ids : gen.eos_token_ids;
+        if (impl->eos_ids.empty() && impl->tokenizer && impl->tokenizer->eos_id())
+            impl->eos_ids.push_back(*impl->tokenizer->eos_id());
+        impl->max_model_len = config.max_model_len > 0 ? config.max_model_len
+                                                       : std::min<int64_t>(impl->model->config().n_ctx_train, 8192);
+        impl->kv = size_kv_cache(*impl->model, config.block_size, config.kv_fraction, impl->max_model_len,
+                                 activation_reserve_bytes(*impl->model, config.max_batched_tokens, config.max_running));
+        EngineCoreOptions eo;
+        eo.scheduler.max_batched_tokens = config.max_batched_tokens;
+        eo.scheduler.max_running = config.max_running;
+        eo.scheduler.max_model_len = impl->max_model_len;
+        eo.scheduler.chunked_prefill = true;
+        eo.kv.n_blocks = impl->kv.n_blocks;
+        eo.kv.block_size = config.block_size;
+        eo.kv.prefix_caching = true;
+        impl->core = std::make_unique<EngineCore>(*impl->model, eo);
+    });
+    if (!st.is_ok()) return st;
+    Impl* raw = impl.get();
+    raw->thread = std::thread([raw] { raw->loop(); });
+    return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Expected<uint64_t> Engine::submit(GenerationRequest request, OutputCallback on_output) {
+    if (!on_output) return Status(StatusCode::kInvalidArgument, "submit needs an output callback");
+    uint64_t id;
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        if (impl_->stopping) return Status(StatusCode::kCancelled, "the engine has stopped");
+        id = impl_->next_id++;
+        impl_->incoming.push_back({id, std::move(request), std::move(on_output)});
+    }
+    impl_->wake.notify_one();
+    return id;
+}
+
+void Engine::cancel(uint64_t request_id) {
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->cancels.push_back(request_id);
+    }
+    impl_->wake.notify_one();
+}
+
+int64_t Engine::max_model_len() const { return impl_->max_model_len; }
+const std::string& Engine::kv_summary() const { return impl_->kv.summary; }
+
+}  // namespace turbolm

@@ -1,0 +1,158 @@
+// The public engine API on the CPU with the demo model: concurrent requests stream the same tokens
+// and text as each run alone, stop strings cut the text where they first complete, cancelled and
+// invalid requests end alone while the others finish.
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "engine/generate.h"
+#include "support/test_paths.h"
+#include "tokenizer/tokenizer.h"
+#include "turbolm/engine.h"
+
+namespace turbolm {
+namespace {
+
+// Collects the pieces of every request and lets the test wait for the finished ones.
+struct Collector {
+    std::mutex mu;
+    std::condition_variable done;
+    std::map<uint64_t, std::vector<GenerationOutput>> pieces;
+
+    Engine::OutputCallback callback() {
+        return [this](const GenerationOutput& o) {
+            std::lock_guard<std::mutex> lock(mu);
+            pieces[o.request_id].push_back(o);
+            if (o.finished) done.notify_all();
+        };
+    }
+    const GenerationOutput& wait(uint64_t id) {
+        std::unique_lock<std::mutex> lock(mu);
+        EXPECT_TRUE(done.wait_for(lock, std::chrono::seconds(60), [&] {
+            return !pieces[id].empty() && pieces[id].back().finished;
+        })) << "request " << id << " did not finish";
+        return pieces[id].back();
+    }
+    std::string text(uint64_t id) {
+        std::lock_guard<std::mutex> lock(mu);
+        std::string t;
+        for (const auto& p : pieces[id]) t += p.text;
+        return t;
+    }
+    std::vector<int32_t> tokens(uint64_t id) {
+        std::lock_guard<std::mutex> lock(mu);
+        std::vector<int32_t> t;
+        for (const auto& p : pieces[id]) t.insert(t.end(), p.token_ids.begin(), p.token_ids.end());
+        return t;
+    }
+};
+
+class EngineApi : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = test::source_dir() / "models" / "demo";
+        EngineConfig c;
+        c.model_dir = dir_.string();
+        c.device = "cpu";
+        c.max_model_len = 256;
+        c.kv_fraction = 0.05;
+        c.max_batched_tokens = 64;  // prompts go in chunks
+        auto e = Engine::create(c);
+        ASSERT_TRUE(e.has_value()) << e.status().message();
+        engine_ = std::move(e.value());
+        tokenizer_ = Tokenizer::load(dir_);
+        ModelOptions mo;
+        mo.precision = ops::MatmulPrecision::kWeightType;
+        model_ = Model::load(dir_, mo);
+    }
+    GenerationRequest greedy(const std::string& prompt, int64_t max_tokens) {
+        GenerationRequest r;
+        r.prompt = prompt;
+        r.params.max_tokens = max_tokens;
+        r.params.temperature = 0.0f;
+        r.params.ignore_eos = true;
+        return r;
+    }
+    std::vector<int32_t> alone(const std::string& prompt, int64_t max_tokens) {
+        GenerateOptions g;
+        g.max_new_tokens = int(max_tokens);
+        g.sampling.temperature = 0.0f;
+        g.ignore_eos = true;
+        return generate(*model_, tokenizer_->encode(prompt), g).tokens;
+    }
+    std::filesystem::path dir_;
+    std::unique_ptr<Engine> engine_;
+    std::unique_ptr<Tokenizer> tokenizer_;
+    std::unique_ptr<Model> model_;
+};
+
+TEST_F(EngineApi, ConcurrentRequestsStreamWhatEachGeneratesAlone) {
+    const std::vector<std::pair<std::string, int64_t>> prompts = {
+        {"And God said", 40}, {"In the beginning", 25}, {"The LORD is my shepherd; I shall not want.", 33},
+        {"Blessed are the meek: for they shall inherit the earth.", 12}, {"And it came to pass", 48}};
+    Collector c;
+    std::vector<uint64_t> ids(prompts.size());
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < prompts.size(); ++i)
+        clients.emplace_back([&, i] { ids[i] = engine_->submit(greedy(prompts[i].first, prompts[i].second), c.callback()).value(); });
+    for (auto& t : clients) t.join();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        const GenerationOutput& last = c.wait(ids[i]);
+        EXPECT_EQ(last.finish_reason, "length");
+        const std::vector<int32_t> expected = alone(prompts[i].first, prompts[i].second);
+        EXPECT_EQ(c.tokens(ids[i]), expected) << prompts[i].first;
+        EXPECT_EQ(c.text(ids[i]), tokenizer_->decode(expected, /*skip_special_tokens=*/true)) << prompts[i].first;
+        EXPECT_EQ(last.completion_tokens, prompts[i].second);
+    }
+}
+
+TEST_F(EngineApi, StopStringCutsTheTextWhereItFirstCompletes) {
+    const std::string prompt = "And God said";
+    const std::string full = tokenizer_->decode(alone(prompt, 40), true);
+    // A stop string from the middle of the text the model will write.
+    const size_t at = full.size() / 2;
+    const std::string stop = full.substr(at, 4);
+    const std::string expected = full.substr(0, full.find(stop));
+    Collector c;
+    GenerationRequest r = greedy(prompt, 40);
+    r.params.stop = {stop};
+    const uint64_t id = engine_->submit(r, c.callback()).value();
+    const GenerationOutput& last = c.wait(id);
+    EXPECT_EQ(last.finish_reason, "stop");
+    EXPECT_EQ(c.text(id), expected) << "stop '" << stop << "' in '" << full << "'";
+    GenerationRequest inc = r;
+    inc.params.include_stop_str_in_output = true;
+    const uint64_t id2 = engine_->submit(inc, c.callback()).value();
+    c.wait(id2);
+    EXPECT_EQ(c.text(id2), expected + stop);
+}
+
+TEST_F(EngineApi, CancelledAndInvalidRequestsEndAloneAndOthersFinish) {
+    Collector c;
+    const uint64_t good = engine_->submit(greedy("And God said", 30), c.callback()).value();
+    const uint64_t long_one = engine_->submit(greedy("In the beginning", 200), c.callback()).value();
+    GenerationRequest empty;
+    const uint64_t bad_empty = engine_->submit(empty, c.callback()).value();
+    GenerationRequest too_long = greedy("And God said", 300);  // past max_model_len 256
+    const uint64_t bad_long = engine_->submit(too_long, c.callback()).value();
+    GenerationRequest bad_ids;
+    bad_ids.prompt_ids = {1, 2, 1 << 30};
+    const uint64_t bad_vocab = engine_->submit(bad_ids, c.callback()).value();
+    engine_->cancel(long_one);
+
+    EXPECT_EQ(c.wait(bad_empty).finish_reason, "error");
+    const GenerationOutput& l = c.wait(bad_long);
+    EXPECT_EQ(l.finish_reason, "error");
+    EXPECT_EQ(l.status.code(), StatusCode::kOutOfRange) << l.status.message();
+    EXPECT_EQ(c.wait(bad_vocab).status.code(), StatusCode::kOutOfRange);
+    EXPECT_EQ(c.wait(long_one).finish_reason, "abort");
+    EXPECT_LT(c.tokens(long_one).size(), 200u);
+    EXPECT_EQ(c.wait(good).finish_reason, "length");
+    EXPECT_EQ(c.tokens(good), alone("And God said", 30));
+}
+
+}  // namespace
+}  // namespace turbolm
