@@ -15,10 +15,13 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_offline.h"
+#include "bench_online.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "core/parallel.h"
 #include "engine/batch_decoder.h"
+#include "io/hf_config.h"
+#include "turbolm/engine.h"
 
 namespace turbolm::cli {
 namespace {
@@ -66,8 +69,10 @@ public:
         sub->add_option("--seed", seed_, "Seed of weights and prompts (default: 0)");
         sub->add_option("--json", json_path_, "Write the results to this file");
         sub->add_option("--mode", mode_, "static: fixed batches (default); offline: --num-requests requests at once "
-                                         "through the continuous-batching engine")
-            ->check(CLI::IsMember({"static", "offline"}));
+                                         "through the continuous-batching engine; online: Poisson arrivals at --rate "
+                                         "through the public engine API")
+            ->check(CLI::IsMember({"static", "offline", "online"}));
+        sub->add_option("--rate", online_.rate, "online: Poisson arrival rate in requests/s (default: 10)");
         sub->add_option("--num-requests,-n", offline_.num_requests, "offline: requests (default: 256)");
         sub->add_option("--kv-fraction", offline_.kv_fraction, "offline: share of free GPU memory for the KV cache");
         sub->add_option("--block-size", offline_.block_size, "offline: KV positions per block (default: 16)");
@@ -100,6 +105,11 @@ private:
                                        std::filesystem::copy_options::overwrite_existing);
             dir = *temp;
             dummy_weights_ = true;
+        }
+        if (mode_ == "online") {
+            bench_online(dir, device);
+            if (temp) std::filesystem::remove_all(*temp);
+            return;
         }
         ModelOptions mo;
         mo.dummy_weights = dummy_weights_;
@@ -157,6 +167,45 @@ private:
         }
     }
 
+    void bench_online(const std::filesystem::path& dir, Device device) {
+        EngineConfig ec;
+        ec.model_dir = dir.string();
+        ec.device = device_;
+        ec.dummy_weights = dummy_weights_;
+        ec.max_model_len = input_len_ + output_len_;
+        ec.kv_fraction = offline_.kv_fraction;
+        ec.block_size = offline_.block_size;
+        ec.max_batched_tokens = offline_.max_batched_tokens;
+        ec.max_running = offline_.max_running;
+        const auto load_start = Clock::now();
+        auto engine = Engine::create(ec);
+        if (!engine.has_value()) fail(engine.status().code(), engine.status().message());
+        const double load_s = seconds_since(load_start);
+        std::printf("%s\n", engine.value()->kv_summary().c_str());
+        online_.num_requests = offline_.num_requests;
+        online_.input_len = input_len_;
+        online_.output_len = output_len_;
+        online_.seed = seed_;
+        online_.vocab = HfConfig::load(dir).get_int("vocab_size");
+        nlohmann::json run = run_online_bench(*engine.value(), online_);
+        nlohmann::json out = {{"tool", "turbolm bench"},
+                              {"date", utc_now()},
+                              {"commit", build_commit()},
+                              {"device", device_name(device)},
+                              {"device_description", ops::device_description(device)},
+                              {"model", config_.empty() ? model_dir_ : config_},
+                              {"dummy_weights", dummy_weights_},
+                              {"load_seconds", load_s},
+                              {"mode", "online"},
+                              {"command", command_line()},
+                              {"runs", nlohmann::json::array({run})}};
+        if (!json_path_.empty()) {
+            std::ofstream f(json_path_);
+            f << out.dump(2) << "\n";
+            if (!f) fail(StatusCode::kInvalidArgument, "cannot write ", json_path_);
+        }
+    }
+
     std::string command_line() const {
         std::string batches;
         for (int b : batches_) batches += (batches.empty() ? "" : ",") + std::to_string(b);
@@ -165,8 +214,9 @@ private:
                         " -b " + batches + " -i " + std::to_string(input_len_) + " -o " + std::to_string(output_len_) +
                         " --warmup " + std::to_string(warmup_) + " --repeats " + std::to_string(repeats_);
         if (no_graphs_) c += " --no-graphs";
-        if (mode_ == "offline")
-            c += " --mode offline -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
+        if (mode_ == "online") c += " --rate " + std::to_string(online_.rate);
+        if (mode_ != "static")
+            c += " --mode " + mode_ + " -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
                  std::to_string(offline_.kv_fraction) + " --block-size " + std::to_string(offline_.block_size) +
                  " --max-batched-tokens " + std::to_string(offline_.max_batched_tokens) + " --max-running " +
                  std::to_string(offline_.max_running);
@@ -236,6 +286,7 @@ private:
 
     std::string model_dir_, config_, json_path_, device_ = "cuda", mode_ = "static";
     OfflineBenchOptions offline_;
+    OnlineBenchOptions online_;
     bool dummy_weights_ = false, no_graphs_ = false;
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;

@@ -60,6 +60,15 @@ struct GenerationOutput {
     int64_t completion_tokens = 0;    // so far
 };
 
+// A snapshot of the engine's state, for metrics.
+struct EngineStats {
+    int64_t running = 0, waiting = 0;
+    int64_t kv_blocks_total = 0, kv_blocks_used = 0;
+    int64_t prefix_cache_queries = 0, prefix_cache_hits = 0;  // prompt tokens
+    int64_t preemptions = 0;
+    int64_t steps = 0;
+};
+
 class Engine {
 public:
     using OutputCallback = std::function<void(const GenerationOutput&)>;
@@ -78,6 +87,7 @@ public:
     void cancel(uint64_t request_id);
 
     int64_t max_model_len() const;
+    EngineStats stats() const;  // as of the last step; safe from any thread
     const std::string& kv_summary() const;  // "KV cache: N blocks of 16 tokens (...)"
 
 private:

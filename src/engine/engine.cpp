@@ -47,10 +47,12 @@ struct Engine::Impl {
     std::deque<Pending> incoming;
     std::vector<uint64_t> cancels;
 
+    EngineStats stats;  // guarded by mu
     std::unordered_map<uint64_t, Live> live;  // the engine thread's own
     std::thread thread;
 
     void loop();
+    void publish_stats();
     void admit(Pending& p);
     void on_token(const TokenEvent& e);
     void finish(uint64_t id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids, Status status);
@@ -150,6 +152,20 @@ void Engine::Impl::on_token(const TokenEvent& e) {
     l.callback(out);
 }
 
+void Engine::Impl::publish_stats() {
+    const Scheduler& sch = core->scheduler();
+    const BlockManager& bm = sch.block_manager();
+    std::lock_guard<std::mutex> lock(mu);
+    stats.running = sch.num_running();
+    stats.waiting = sch.num_waiting();
+    stats.kv_blocks_total = bm.n_blocks() - 1;
+    stats.kv_blocks_used = stats.kv_blocks_total - bm.available_blocks();
+    stats.prefix_cache_queries = bm.stats().prefix_queries;
+    stats.prefix_cache_hits = bm.stats().prefix_hits;
+    stats.preemptions = sch.num_preemptions();
+    ++stats.steps;
+}
+
 void Engine::Impl::loop() {
     for (;;) {
         std::deque<Pending> batch;
@@ -183,6 +199,7 @@ void Engine::Impl::loop() {
             continue;
         }
         for (const TokenEvent& e : events) on_token(e);
+        publish_stats();
     }
     std::vector<uint64_t> ids;
     for (const auto& [id, l] : live) ids.push_back(id);
@@ -260,6 +277,11 @@ void Engine::cancel(uint64_t request_id) {
 }
 
 int64_t Engine::max_model_len() const { return impl_->max_model_len; }
+
+EngineStats Engine::stats() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    return impl_->stats;
+}
 const std::string& Engine::kv_summary() const { return impl_->kv.summary; }
 
 }  // namespace turbolm

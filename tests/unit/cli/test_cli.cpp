@@ -1,4 +1,6 @@
 // The turbolm command as a user runs it: output, exit codes and error messages.
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -72,6 +74,36 @@ TEST(Cli, DummyWeightsNeedOnlyAConfig) {
               0)
         << out;
     EXPECT_EQ(nlohmann::json::parse(out)["tokens"].size(), 3u);
+}
+
+// Every bench mode on the CPU: each request runs to the end and the JSON says so.
+TEST(Cli, BenchModesReportEveryRequest) {
+    test::TempDir dir;
+    const std::string common = "bench --device cpu --model " + model_dir() + " -i 12 -o 6 --json ";
+    std::string out;
+    const auto json_path = (dir.path() / "static.json").string();
+    ASSERT_EQ(turbolm(common + json_path + " -b 1,3 --repeats 1 --warmup 0", &out), 0) << out;
+    auto j = nlohmann::json::parse(std::ifstream(json_path));
+    ASSERT_EQ(j["runs"].size(), 2u);
+    EXPECT_GT(j["runs"][1]["decode_tokens_per_second"].get<double>(), 0.0);
+    EXPECT_FALSE(j["commit"].get<std::string>().empty());
+
+    const auto offline_path = (dir.path() / "offline.json").string();
+    ASSERT_EQ(turbolm(common + offline_path + " --mode offline -n 9 --kv-fraction 0.01 --max-running 4", &out), 0)
+        << out;
+    j = nlohmann::json::parse(std::ifstream(offline_path));
+    const auto& off = j["runs"][0];
+    EXPECT_EQ(off["num_requests"].get<int64_t>(), 9);
+    EXPECT_GT(off["output_tokens_per_second"].get<double>(), 0.0);
+    EXPECT_GE(off["steps"].get<int64_t>(), 6);
+
+    const auto online_path = (dir.path() / "online.json").string();
+    ASSERT_EQ(turbolm(common + online_path + " --mode online -n 8 --rate 200 --kv-fraction 0.01", &out), 0) << out;
+    j = nlohmann::json::parse(std::ifstream(online_path));
+    const auto& on = j["runs"][0];
+    EXPECT_EQ(on["failed_requests"].get<int64_t>(), 0);
+    EXPECT_NEAR(on["output_tokens_per_second"].get<double>() * on["seconds"].get<double>(), 8 * 6, 1e-6);
+    EXPECT_GT(on["ttft_ms"]["p99"].get<double>(), 0.0);
 }
 
 }  // namespace

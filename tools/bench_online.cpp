@@ -1,0 +1,132 @@
+#include "bench_online.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "core/error.h"
+
+namespace turbolm::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double quantile(std::vector<double> v, double q) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    const double pos = q * double(v.size() - 1);
+    const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+
+nlohmann::json percentiles(const std::vector<double>& v) {
+    return {{"p50", quantile(v, 0.5)}, {"p95", quantile(v, 0.95)}, {"p99", quantile(v, 0.99)}};
+}
+
+struct Trace {
+    Clock::time_point submitted, first, last;
+    bool has_first = false, finished = false, failed = false;
+    int64_t tokens = 0;
+    std::vector<double> gaps_ms;
+};
+
+}  // namespace
+
+nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int32_t> token(0, int32_t(o.vocab - 1));
+    std::exponential_distribution<double> gap(o.rate);
+    std::vector<Trace> traces(size_t(o.num_requests));
+    std::mutex mu;
+    std::condition_variable all_done;
+    int64_t n_done = 0, peak_kv = 0, kv_total = 0;
+
+    const auto t0 = Clock::now();
+    auto next_arrival = t0;
+    for (int64_t i = 0; i < o.num_requests; ++i) {
+        std::this_thread::sleep_until(next_arrival);
+        next_arrival += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap(rng)));
+        GenerationRequest r;
+        r.prompt_ids.resize(size_t(o.input_len));
+        for (auto& t : r.prompt_ids) t = token(rng);
+        r.params.max_tokens = o.output_len;
+        r.params.temperature = 0.0f;
+        r.params.ignore_eos = true;
+        Trace& tr = traces[size_t(i)];
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            tr.submitted = Clock::now();
+        }
+        auto submitted = engine.submit(std::move(r), [&, i](const GenerationOutput& out) {
+            const auto now = Clock::now();
+            std::lock_guard<std::mutex> lock(mu);
+            Trace& t = traces[size_t(i)];
+            if (!out.token_ids.empty()) {
+                if (!t.has_first) {
+                    t.first = now;
+                    t.has_first = true;
+                } else {
+                    t.gaps_ms.push_back(std::chrono::duration<double, std::milli>(now - t.last).count());
+                }
+                t.last = now;
+                t.tokens += int64_t(out.token_ids.size());
+            }
+            if (out.finished) {
+                t.finished = true;
+                t.failed = out.finish_reason == "error" || out.finish_reason == "abort";
+                ++n_done;
+                all_done.notify_all();
+            }
+        });
+        if (!submitted.has_value()) fail(StatusCode::kInternal, "submit failed: ", submitted.status().message());
+        const EngineStats s = engine.stats();
+        peak_kv = std::max(peak_kv, s.kv_blocks_used);
+        kv_total = s.kv_blocks_total;
+    }
+    {
+        std::unique_lock<std::mutex> lock(mu);
+        while (n_done < o.num_requests) {
+            all_done.wait_for(lock, std::chrono::milliseconds(50));
+            lock.unlock();
+            const EngineStats s = engine.stats();
+            lock.lock();
+            peak_kv = std::max(peak_kv, s.kv_blocks_used);
+        }
+    }
+    const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::vector<double> ttft, itl, e2e;
+    int64_t tokens = 0, failed = 0;
+    for (const Trace& t : traces) {
+        failed += t.failed ? 1 : 0;
+        tokens += t.tokens;
+        if (t.has_first) ttft.push_back(std::chrono::duration<double, std::milli>(t.first - t.submitted).count());
+        if (t.has_first) e2e.push_back(std::chrono::duration<double, std::milli>(t.last - t.submitted).count());
+        itl.insert(itl.end(), t.gaps_ms.begin(), t.gaps_ms.end());
+    }
+    const EngineStats s = engine.stats();
+    std::printf("%lld requests at %.1f/s, %lld/%lld: %.1f output tokens/s, TTFT p50 %.1f p99 %.1f ms, ITL p50 %.2f p99 "
+                "%.2f ms, %lld preemptions, %lld failed\n",
+                (long long)o.num_requests, o.rate, (long long)o.input_len, (long long)o.output_len,
+                double(tokens) / total, quantile(ttft, 0.5), quantile(ttft, 0.99), quantile(itl, 0.5),
+                quantile(itl, 0.99), (long long)s.preemptions, (long long)failed);
+    return {{"mode", "online"},
+            {"num_requests", o.num_requests},
+            {"rate", o.rate},
+            {"input_len", o.input_len},
+            {"output_len", o.output_len},
+            {"seconds", total},
+            {"output_tokens_per_second", double(tokens) / total},
+            {"failed_requests", failed},
+            {"ttft_ms", percentiles(ttft)},
+            {"inter_token_latency_ms", percentiles(itl)},
+            {"end_to_end_latency_ms", percentiles(e2e)},
+            {"preemptions", s.preemptions},
+            {"prefix_cache", {{"queried_tokens", s.prefix_cache_queries}, {"hit_tokens", s.prefix_cache_hits}}},
+            {"kv_cache", {{"blocks", kv_total}, {"peak_blocks_used", peak_kv}}}};
+}
+
+}  // namespace turbolm::cli

@@ -1,0 +1,24 @@
+// `turbolm bench --mode online`: requests arrive as a Poisson process at a given rate through the
+// public engine API (include/turbolm/engine.h), as a server's clients would send them; reports
+// throughput, time to first token, inter-token and end-to-end latency, KV usage and preemptions.
+#pragma once
+
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "turbolm/engine.h"
+
+namespace turbolm::cli {
+
+struct OnlineBenchOptions {
+    int64_t num_requests = 256;
+    double rate = 10.0;  // requests per second
+    int64_t input_len = 128, output_len = 128;
+    int64_t vocab = 0;   // prompts are random ids below this
+    uint64_t seed = 0;
+};
+
+nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& options);
+
+}  // namespace turbolm::cli
