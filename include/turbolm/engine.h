@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "turbolm/status.h"
@@ -40,6 +41,10 @@ struct GenerationParams {
     bool include_stop_str_in_output = false;
     bool ignore_eos = false;
     int priority = 0;  // lower runs first
+    int n = 1;         // independent completions of the prompt (seeds seed, seed+1, ...); prompt blocks shared
+    // Log-probabilities (of the logits after penalties, before temperature) of each chosen token and
+    // of the `logprobs` most likely ones; unset: none.
+    std::optional<int> logprobs;
 };
 
 struct GenerationRequest {
@@ -48,11 +53,20 @@ struct GenerationRequest {
     GenerationParams params;
 };
 
-// One piece of a request's output. Pieces arrive in order; the last has `finished` set.
+struct TokenLogprobs {
+    int32_t token = 0;
+    float logprob = 0.0f;
+    std::vector<std::pair<int32_t, float>> top;  // most likely first
+};
+
+// One piece of one completion of a request. Pieces of a completion arrive in order; its last has
+// `finished` set (a request with n completions finishes when all n have).
 struct GenerationOutput {
     uint64_t request_id = 0;
+    int index = 0;                    // which of the request's n completions
     std::string text;                 // text new in this piece (held back while a stop string may form)
     std::vector<int32_t> token_ids;   // token ids new in this piece
+    std::vector<TokenLogprobs> logprobs;  // one per token id, when asked for
     bool finished = false;
     std::string finish_reason;        // with finished: "stop", "length", "abort" or "error"
     Status status;                    // with finish_reason "error": what went wrong

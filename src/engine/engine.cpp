@@ -25,7 +25,11 @@ struct Engine::Impl {
         GenerationRequest request;
         OutputCallback callback;
     };
+    // One completion: a request with n of them has n entries, keyed by their engine-core ids.
     struct Live {
+        uint64_t request_id = 0;
+        int index = 0;
+        bool logprobs = false;
         OutputCallback callback;
         std::optional<IncrementalDetokenizer> detok;
         StopStringMatcher stops;
@@ -48,14 +52,18 @@ struct Engine::Impl {
     std::vector<uint64_t> cancels;
 
     EngineStats stats;  // guarded by mu
-    std::unordered_map<uint64_t, Live> live;  // the engine thread's own
+    std::unordered_map<uint64_t, Live> live;  // by core id; the engine thread's own
+    std::unordered_map<uint64_t, std::vector<uint64_t>> completions;  // request id -> core ids
+    uint64_t next_core_id = 1;
     std::thread thread;
 
     void loop();
     void publish_stats();
     void admit(Pending& p);
     void on_token(const TokenEvent& e);
-    void finish(uint64_t id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids, Status status);
+    void finish(uint64_t core_id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids,
+                Status status, std::vector<TokenLogprobs> logprobs = {});
+    static std::vector<TokenLogprobs> logprobs_of(const Live& l, const TokenEvent& e);
 };
 
 namespace {
@@ -83,10 +91,12 @@ CoreRequest core_request(uint64_t id, std::vector<int32_t> prompt, const Generat
 
 }  // namespace
 
-void Engine::Impl::finish(uint64_t id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids,
-                          Status status) {
+void Engine::Impl::finish(uint64_t core_id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids,
+                          Status status, std::vector<TokenLogprobs> logprobs) {
     GenerationOutput out;
-    out.request_id = id;
+    out.request_id = l.request_id;
+    out.index = l.index;
+    out.logprobs = std::move(logprobs);
     out.text = std::move(text);
     out.token_ids = std::move(ids);
     out.finished = true;
@@ -94,15 +104,27 @@ void Engine::Impl::finish(uint64_t id, Live& l, std::string reason, std::string 
     out.status = std::move(status);
     out.prompt_tokens = l.prompt_tokens;
     out.completion_tokens = l.completion_tokens;
+    const uint64_t request_id = l.request_id;
     l.callback(out);
-    live.erase(id);
+    live.erase(core_id);
+    auto& ids_left = completions[request_id];
+    std::erase(ids_left, core_id);
+    if (ids_left.empty()) completions.erase(request_id);
+}
+
+std::vector<TokenLogprobs> Engine::Impl::logprobs_of(const Live& l, const TokenEvent& e) {
+    if (!l.logprobs) return {};
+    return {TokenLogprobs{e.token, e.logprob, e.top_logprobs}};
 }
 
 void Engine::Impl::admit(Pending& p) {
-    Live l;
-    l.callback = std::move(p.callback);
     const GenerationParams& params = p.request.params;
+    const int n = params.n;
+    std::vector<uint64_t> core_ids;
     Status st = catch_status([&] {
+        if (n < 1 || n > 64) fail(StatusCode::kInvalidArgument, "n must be in [1, 64], got ", n);
+        if (params.logprobs && (*params.logprobs < 0 || *params.logprobs > 20))
+            fail(StatusCode::kInvalidArgument, "logprobs must be in [0, 20], got ", *params.logprobs);
         std::vector<int32_t> prompt = std::move(p.request.prompt_ids);
         if (prompt.empty() && !p.request.prompt.empty()) {
             if (!tokenizer) fail(StatusCode::kInvalidArgument, "this model has no tokenizer: send prompt token ids");
@@ -111,17 +133,45 @@ void Engine::Impl::admit(Pending& p) {
         if (int64_t(prompt.size()) + params.max_tokens > max_model_len)
             fail(StatusCode::kOutOfRange, "prompt of ", prompt.size(), " tokens plus max_tokens ", params.max_tokens,
                  " exceeds the context of ", max_model_len, " tokens");
-        l.prompt_tokens = int64_t(prompt.size());
-        core->add(core_request(p.id, std::move(prompt), params, eos_ids));
+        for (int i = 0; i < n; ++i) {
+            GenerationParams pi = params;
+            if (pi.seed) *pi.seed += uint64_t(i);
+            CoreRequest r = core_request(next_core_id, prompt, pi, eos_ids);
+            r.logprobs = params.logprobs ? *params.logprobs : -1;
+            core->add(std::move(r));  // throws before queuing anything when the request is invalid
+            core_ids.push_back(next_core_id++);
+        }
     });
+    for (size_t i = 0; i < core_ids.size(); ++i) {
+        Live l;
+        l.request_id = p.id;
+        l.index = int(i);
+        l.logprobs = params.logprobs.has_value();
+        l.callback = p.callback;
+        if (tokenizer) l.detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
+        l.stops = StopStringMatcher(params.stop, params.include_stop_str_in_output);
+        l.prompt_tokens = 0;
+        live.emplace(core_ids[i], std::move(l));
+        completions[p.id].push_back(core_ids[i]);
+    }
     if (!st.is_ok()) {
-        auto it = live.emplace(p.id, std::move(l)).first;
-        finish(p.id, it->second, "error", "", {}, st);
+        // Completions already queued (a later one failed) end too: the request fails as a whole.
+        for (uint64_t id : core_ids) {
+            core->abort(id);
+            finish(id, live.at(id), "error", "", {}, st);
+        }
+        if (core_ids.empty()) {
+            Live l;
+            l.request_id = p.id;
+            l.callback = p.callback;
+            live.emplace(0, std::move(l));
+            completions[p.id].push_back(0);
+            finish(0, live.at(0), "error", "", {}, st);
+        }
         return;
     }
-    if (tokenizer) l.detok.emplace(*tokenizer, /*skip_special_tokens=*/true);
-    l.stops = StopStringMatcher(params.stop, params.include_stop_str_in_output);
-    live.emplace(p.id, std::move(l));
+    const int64_t n_prompt = core->scheduler().tokens(core_ids[0]).size();
+    for (uint64_t id : core_ids) live.at(id).prompt_tokens = n_prompt;
 }
 
 void Engine::Impl::on_token(const TokenEvent& e) {
@@ -133,20 +183,22 @@ void Engine::Impl::on_token(const TokenEvent& e) {
     std::string out_text = l.stops.push(text);
     if (l.stops.stopped()) {
         if (!e.finished) core->abort(e.id);
-        finish(e.id, l, "stop", std::move(out_text), {e.token}, Status::ok());
+        finish(e.id, l, "stop", std::move(out_text), {e.token}, Status::ok(), logprobs_of(l, e));
         return;
     }
     if (e.finished) {
         if (l.detok) out_text += l.stops.push(l.detok->flush());
         if (!l.stops.stopped()) out_text += l.stops.flush();
         const bool stopped = l.stops.stopped() || e.reason == FinishReason::kStop;
-        finish(e.id, l, stopped ? "stop" : "length", std::move(out_text), {e.token}, Status::ok());
+        finish(e.id, l, stopped ? "stop" : "length", std::move(out_text), {e.token}, Status::ok(), logprobs_of(l, e));
         return;
     }
     GenerationOutput out;
-    out.request_id = e.id;
+    out.request_id = l.request_id;
+    out.index = l.index;
     out.text = std::move(out_text);
     out.token_ids = {e.token};
+    out.logprobs = logprobs_of(l, e);
     out.prompt_tokens = l.prompt_tokens;
     out.completion_tokens = l.completion_tokens;
     l.callback(out);
@@ -178,11 +230,14 @@ void Engine::Impl::loop() {
             cancelled.swap(cancels);
         }
         for (Pending& p : batch) admit(p);
-        for (uint64_t id : cancelled) {
-            auto it = live.find(id);
-            if (it == live.end()) continue;
-            core->abort(id);
-            finish(id, it->second, "abort", "", {}, Status::ok());
+        for (uint64_t request_id : cancelled) {
+            auto it = completions.find(request_id);
+            if (it == completions.end()) continue;
+            const std::vector<uint64_t> ids = it->second;
+            for (uint64_t id : ids) {
+                core->abort(id);
+                finish(id, live.at(id), "abort", "", {}, Status::ok());
+            }
         }
         if (!core->has_unfinished()) continue;
         std::vector<TokenEvent> events;

@@ -1,6 +1,9 @@
 #include "engine/engine_core.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
 
 #include "core/error.h"
 
@@ -26,7 +29,7 @@ void EngineCore::add(CoreRequest r) {
     Sampler sampler(r.sampling);
     const uint64_t seed = sampler.seed();
     RequestState st{std::move(sampler), int64_t(r.prompt.size()), std::move(r.stop_token_ids), r.ignore_eos,
-                    r.sampling, seed};
+                    r.sampling, seed, r.logprobs};
     states_.emplace(r.id, std::move(st));
     scheduler_.add_request({r.id, r.priority, std::move(r.prompt), r.max_tokens});
 }
@@ -51,6 +54,10 @@ std::vector<TokenEvent> EngineCore::step() {
     scheduler_.update(schedule, sampled);
     for (const SampledToken& s : sampled) {
         TokenEvent e{s.request_id, s.token, false, FinishReason::kNone};
+        if (auto it = step_logprobs_.find(s.request_id); it != step_logprobs_.end()) {
+            e.logprob = it->second.chosen;
+            e.top_logprobs = std::move(it->second.top);
+        }
         if (scheduler_.status(s.request_id) == RequestStatus::kFinished) {
             e.finished = true;
             e.reason = scheduler_.finish_reason(s.request_id);
@@ -66,13 +73,18 @@ std::vector<TokenEvent> EngineCore::step() {
 }
 
 std::vector<SampledToken> EngineCore::sample(const Schedule& schedule, Tensor& logits) {
-    bool penalties = false;
+    step_logprobs_.clear();
+    // The device samples unless a request needs what only the host path does yet (penalties'
+    // token history, log-probabilities).
+    bool host_only = false;
     for (const auto& c : schedule.chunks) {
         if (!c.samples) continue;
-        const SamplingParams& p = states_.at(c.request_id).params;
-        penalties = penalties || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+        const RequestState& st = states_.at(c.request_id);
+        const SamplingParams& p = st.params;
+        host_only = host_only || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
+                    p.frequency_penalty != 0.0f || st.logprobs >= 0;
     }
-    if (logits.device() != Device::kCpu && !penalties) return sample_on_device(schedule, logits);
+    if (logits.device() != Device::kCpu && !host_only) return sample_on_device(schedule, logits);
     Tensor host = logits.to_device(Device::kCpu);
     std::vector<SampledToken> sampled;
     for (size_t i = 0; i < schedule.chunks.size(); ++i) {
@@ -82,6 +94,8 @@ std::vector<SampledToken> EngineCore::sample(const Schedule& schedule, Tensor& l
         const std::span<const int32_t> all = scheduler_.tokens(c.request_id);
         std::span<float> row(host.row<float>(int64_t(i)), size_t(host.size(1)));
         const int32_t token = st.sampler.sample(row, all.first(size_t(st.n_prompt)), all.subspan(size_t(st.n_prompt)));
+        // The sampler left the penalized logits in the row: the distribution before temperature.
+        if (st.logprobs >= 0) step_logprobs_[c.request_id] = logprobs_of(row, token, st.logprobs);
         sampled.push_back({c.request_id, token, is_stop(st, token)});
     }
     return sampled;
@@ -117,6 +131,24 @@ std::vector<SampledToken> EngineCore::sample_on_device(const Schedule& schedule,
         sampled.push_back({c.request_id, token, is_stop(states_.at(c.request_id), token)});
     }
     return sampled;
+}
+
+EngineCore::Logprobs EngineCore::logprobs_of(std::span<const float> row, int32_t token, int k) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (float v : row) mx = std::max(mx, v);
+    double sum = 0.0;
+    for (float v : row) sum += std::exp(double(v) - double(mx));
+    const float lse = mx + float(std::log(sum));
+    Logprobs out;
+    out.chosen = row[size_t(token)] - lse;
+    const size_t n = std::min(size_t(std::max(k, 0)), row.size());
+    std::vector<int32_t> idx(row.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + n, idx.end(), [&](int32_t a, int32_t b) {
+        return row[size_t(a)] > row[size_t(b)] || (row[size_t(a)] == row[size_t(b)] && a < b);
+    });
+    for (size_t i = 0; i < n; ++i) out.top.push_back({idx[i], row[size_t(idx[i])] - lse});
+    return out;
 }
 
 bool EngineCore::is_stop(const RequestState& st, int32_t token) {

@@ -28,6 +28,7 @@ struct CoreRequest {
     std::vector<int32_t> stop_token_ids;  // generation ends after one of these (kept in the output)
     bool ignore_eos = false;
     int priority = 0;  // lower runs first
+    int logprobs = -1; // -1: none; k >= 0: the chosen token's log-probability and the k most likely
 };
 
 // A token generated for a request in a step; `finished` with the reason on its last one.
@@ -36,6 +37,8 @@ struct TokenEvent {
     int32_t token = 0;
     bool finished = false;
     FinishReason reason = FinishReason::kNone;
+    float logprob = 0.0f;                                  // when the request asked
+    std::vector<std::pair<int32_t, float>> top_logprobs;   // most likely first
 };
 
 class EngineCore {
@@ -65,7 +68,14 @@ private:
         bool ignore_eos = false;
         SamplingParams params;
         uint64_t seed = 0;
+        int logprobs = -1;
     };
+    struct Logprobs {
+        float chosen = 0.0f;
+        std::vector<std::pair<int32_t, float>> top;
+    };
+    // log-softmax of a row at `token`, and its k largest entries.
+    static Logprobs logprobs_of(std::span<const float> row, int32_t token, int k);
 
     static bool is_stop(const RequestState& st, int32_t token);
 
@@ -73,6 +83,7 @@ private:
     Scheduler scheduler_;
     KvCache kv_;
     std::unordered_map<uint64_t, RequestState> states_;
+    std::unordered_map<uint64_t, Logprobs> step_logprobs_;  // of this step's tokens, by request
 };
 
 }  // namespace turbolm

@@ -1,6 +1,8 @@
 // The public engine API on the CPU with the demo model: concurrent requests stream the same tokens
 // and text as each run alone, stop strings cut the text where they first complete, cancelled and
 // invalid requests end alone while the others finish.
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -152,6 +154,61 @@ TEST_F(EngineApi, CancelledAndInvalidRequestsEndAloneAndOthersFinish) {
     EXPECT_LT(c.tokens(long_one).size(), 200u);
     EXPECT_EQ(c.wait(good).finish_reason, "length");
     EXPECT_EQ(c.tokens(good), alone("And God said", 30));
+}
+
+TEST_F(EngineApi, SeveralCompletionsAndLogprobs) {
+    Collector c;
+    // n = 3 sampled completions: reproducible for a seed, told apart by index.
+    GenerationRequest r;
+    r.prompt = "And God said";
+    r.params.max_tokens = 20;
+    r.params.temperature = 0.9f;
+    r.params.seed = 11;
+    r.params.n = 3;
+    r.params.ignore_eos = true;
+    auto texts = [&](uint64_t id) {
+        std::unique_lock<std::mutex> lock(c.mu);
+        EXPECT_TRUE(c.done.wait_for(lock, std::chrono::seconds(60), [&] {
+            int finished = 0;
+            for (const auto& p : c.pieces[id]) finished += p.finished ? 1 : 0;
+            return finished == 3;
+        }));
+        std::vector<std::string> t(3);
+        for (const auto& p : c.pieces[id]) t[size_t(p.index)] += p.text;
+        return t;
+    };
+    const auto first = texts(engine_->submit(r, c.callback()).value());
+    const auto again = texts(engine_->submit(r, c.callback()).value());
+    EXPECT_EQ(first, again);
+    EXPECT_NE(first[0], first[1]);
+
+    // Greedy with log-probabilities: each chosen token is the most likely, and the first one's
+    // log-probability is the log-softmax of the prompt's last logits.
+    GenerationRequest g = greedy("And God said", 8);
+    g.params.logprobs = 4;
+    const uint64_t id = engine_->submit(g, c.callback()).value();
+    c.wait(id);
+    std::vector<TokenLogprobs> lps;
+    {
+        std::lock_guard<std::mutex> lock(c.mu);
+        for (const auto& p : c.pieces[id]) lps.insert(lps.end(), p.logprobs.begin(), p.logprobs.end());
+    }
+    ASSERT_EQ(lps.size(), 8u);
+    for (const auto& t : lps) {
+        ASSERT_EQ(t.top.size(), 4u);
+        EXPECT_EQ(t.top[0].first, t.token);
+        EXPECT_FLOAT_EQ(t.top[0].second, t.logprob);
+        EXPECT_LE(t.logprob, 0.0f);
+        for (size_t i = 1; i < t.top.size(); ++i) EXPECT_GE(t.top[i - 1].second, t.top[i].second);
+    }
+    const std::vector<int32_t> prompt = tokenizer_->encode("And God said");
+    KvCache kv = model_->new_kv_cache(int64_t(prompt.size()));
+    Tensor logits = model_->forward(prompt, kv);
+    const float* row = logits.data<float>();
+    double mx = -1e30, sum = 0;
+    for (int64_t v = 0; v < logits.size(1); ++v) mx = std::max(mx, double(row[v]));
+    for (int64_t v = 0; v < logits.size(1); ++v) sum += std::exp(double(row[v]) - mx);
+    EXPECT_NEAR(lps[0].logprob, double(row[lps[0].token]) - mx - std::log(sum), 1e-4);
 }
 
 }  // namespace
