@@ -1,4 +1,5 @@
 #include "bench_offline.h"
+#include "bench_stats.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,17 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double quantile(std::vector<double> v, double q) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    const double pos = q * double(v.size() - 1);
-    const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
-}
-
-nlohmann::json percentiles(const std::vector<double>& v) {
-    return {{"p50", quantile(v, 0.5)}, {"p95", quantile(v, 0.95)}, {"p99", quantile(v, 0.99)}};
-}
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 
 #include "bench_offline.h"
 #include "bench_online.h"
+#include "bench_stats.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "core/parallel.h"
@@ -30,13 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-double percentile(std::vector<double> v, double q) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    const double pos = q * double(v.size() - 1);
-    const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
-}
 
 std::string utc_now() {
     char buf[32];
@@ -160,11 +154,7 @@ private:
             for (int b : batches_) runs.push_back(bench_batch(*model, b, device));
         }
         out["runs"] = runs;
-        if (!json_path_.empty()) {
-            std::ofstream f(json_path_);
-            f << out.dump(2) << "\n";
-            if (!f) fail(StatusCode::kInvalidArgument, "cannot write ", json_path_);
-        }
+        write_json(out);
     }
 
     void bench_online(const std::filesystem::path& dir, Device device) {
@@ -199,11 +189,14 @@ private:
                               {"mode", "online"},
                               {"command", command_line()},
                               {"runs", nlohmann::json::array({run})}};
-        if (!json_path_.empty()) {
-            std::ofstream f(json_path_);
-            f << out.dump(2) << "\n";
-            if (!f) fail(StatusCode::kInvalidArgument, "cannot write ", json_path_);
-        }
+        write_json(out);
+    }
+
+    void write_json(const nlohmann::json& out) const {
+        if (json_path_.empty()) return;
+        std::ofstream f(json_path_);
+        f << out.dump(2) << "\n";
+        if (!f) fail(StatusCode::kInvalidArgument, "cannot write ", json_path_);
     }
 
     std::string command_line() const {
@@ -263,18 +256,18 @@ private:
             for (double s : r.step_s) steps.push_back(s * 1e3);
         }
         const ops::DeviceMemoryStats mem = ops::device_memory_stats(device);
-        const double tpot50 = percentile(steps, 0.5), tpot95 = percentile(steps, 0.95), tpot99 = percentile(steps, 0.99);
+        const double tpot50 = quantile(steps, 0.5), tpot95 = quantile(steps, 0.95), tpot99 = quantile(steps, 0.99);
         const double device_used = double(mem.device_total - mem.device_free);
-        std::printf("%6d %10.2f %10.0f %12.1f %12.1f %10.3f %10.3f %10.3f %12s\n", batch, percentile(ttft, 0.5),
-                    percentile(prefill_tps, 0.5), percentile(decode_tps, 0.5), percentile(output_tps, 0.5), tpot50,
+        std::printf("%6d %10.2f %10.0f %12.1f %12.1f %10.3f %10.3f %10.3f %12s\n", batch, quantile(ttft, 0.5),
+                    quantile(prefill_tps, 0.5), quantile(decode_tps, 0.5), quantile(output_tps, 0.5), tpot50,
                     tpot95, tpot99, human_bytes(device == Device::kCpu ? 0.0 : device_used).c_str());
         std::fflush(stdout);
         return {{"batch", batch},
                 {"graphs", !no_graphs_ && device != Device::kCpu && model.graph_capturable(batch)},
-                {"ttft_ms", {{"median", percentile(ttft, 0.5)}, {"min", *std::min_element(ttft.begin(), ttft.end())}}},
-                {"prefill_tokens_per_second", percentile(prefill_tps, 0.5)},
-                {"decode_tokens_per_second", percentile(decode_tps, 0.5)},
-                {"output_tokens_per_second", percentile(output_tps, 0.5)},
+                {"ttft_ms", {{"median", quantile(ttft, 0.5)}, {"min", *std::min_element(ttft.begin(), ttft.end())}}},
+                {"prefill_tokens_per_second", quantile(prefill_tps, 0.5)},
+                {"decode_tokens_per_second", quantile(decode_tps, 0.5)},
+                {"output_tokens_per_second", quantile(output_tps, 0.5)},
                 {"per_token_latency_ms", {{"p50", tpot50}, {"p95", tpot95}, {"p99", tpot99}}},
                 {"memory",
                  {{"peak_allocated_bytes", mem.peak_allocated},
