@@ -9,9 +9,22 @@
 
 namespace turbolm {
 
+namespace {
+
+// A model whose every layer attends to the same sliding window lets the scheduler hand back the
+// blocks behind it.
+SchedulerConfig with_window(SchedulerConfig c, const ModelConfig& m) {
+    const auto& w = m.layer_window;
+    if (!w.empty() && w[0] > 0 && std::all_of(w.begin(), w.end(), [&](int64_t x) { return x == w[0]; }))
+        c.sliding_window = w[0];
+    return c;
+}
+
+}  // namespace
+
 EngineCore::EngineCore(const Model& model, const EngineCoreOptions& options)
     : model_(model),
-      scheduler_(options.scheduler, options.kv),
+      scheduler_(with_window(options.scheduler, model.config()), options.kv),
       kv_(model.new_kv_cache(options.kv.block_size, options.kv.n_blocks)) {}
 
 void EngineCore::add(CoreRequest r) {

@@ -7,8 +7,15 @@ KvCache::KvCache(int64_t n_layer, int64_t capacity, int64_t n_head_kv, int64_t h
     : size_(size_t(std::max<int64_t>(n_seqs, 0)), 0), capacity_(capacity), dtype_(dtype), device_(device) {
     TURBOLM_CHECK(n_layer > 0 && capacity > 0 && n_head_kv > 0 && head_dim > 0 && n_seqs > 0, "KV cache dimensions");
     for (int64_t l = 0; l < n_layer; ++l) {
-        k_.push_back(Tensor::empty({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
-        v_.push_back(Tensor::empty({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
+        // Device pools start zeroed: attention kernels may load (and mask) keys of the null block 0,
+        // which nothing writes, and masked garbage must not be NaN.
+        if (device == Device::kCpu) {
+            k_.push_back(Tensor::empty({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
+            v_.push_back(Tensor::empty({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
+        } else {
+            k_.push_back(Tensor::zeros({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
+            v_.push_back(Tensor::zeros({n_seqs * capacity, n_head_kv, head_dim}, dtype, device));
+        }
     }
 }
 

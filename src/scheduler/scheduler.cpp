@@ -2,6 +2,8 @@
 // The choice of what runs in a step is in scheduler_step.cpp.
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
+
 #include <unordered_set>
 
 #include "core/error.h"
@@ -87,6 +89,9 @@ void Scheduler::update(const Schedule& schedule, std::span<const SampledToken> s
                       r.computed, " computed tokens");
         blocks_.commit(r.seq, std::span<const int32_t>(r.tokens).subspan(size_t(c.start), size_t(c.n_tokens)));
         r.computed += c.n_tokens;
+        // The next position, r.computed, sees keys p > r.computed - window; none before it again.
+        if (config_.sliding_window > 0)
+            blocks_.release_before(r.seq, std::max<int64_t>(0, r.computed - config_.sliding_window + 1));
         if (!c.samples) continue;
         const SampledToken& s = *by_id.at(r.id);
         r.tokens.push_back(s.token);

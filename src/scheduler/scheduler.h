@@ -31,6 +31,9 @@ struct SchedulerConfig {
     // Long prompts are computed over several steps, in pieces of the budget left. Without it a
     // prompt is computed in one step, so max_batched_tokens must be at least max_model_len.
     bool chunked_prefill = true;
+    // When every layer attends to a sliding window of this many tokens (0: none), blocks wholly
+    // before a request's window are handed back as it advances.
+    int64_t sliding_window = 0;
 };
 
 struct SchedulerRequest {

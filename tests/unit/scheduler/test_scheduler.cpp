@@ -45,6 +45,30 @@ BlockManagerConfig pool(int64_t n_blocks, int64_t block_size = 4, bool prefix_ca
     return BlockManagerConfig{n_blocks, block_size, prefix_caching};
 }
 
+// With a sliding window of 8 the blocks wholly behind a request's window go back to the pool as it
+// advances, while the blocks its next tokens can see stay in its table.
+TEST(Scheduler, SlidingWindowHandsBackBlocksBehindTheWindow) {
+    SchedulerConfig c = config(8, 8, 80);
+    c.sliding_window = 8;
+    Scheduler sched(c, pool(32));
+    const int64_t all_free = sched.block_manager().available_blocks();
+    sched.add_request(request(1, iota_tokens(30), 40));
+    int64_t most_used = 0;
+    while (sched.has_unfinished()) {
+        Schedule s = step(sched);
+        most_used = std::max(most_used, all_free - sched.block_manager().available_blocks());
+        for (const auto& chunk : s.chunks) {
+            // Every position from the chunk's window start on is still mapped.
+            const int64_t first_needed = std::max<int64_t>(0, chunk.start - 8 + 1);
+            for (int64_t p = first_needed; p < chunk.start + chunk.n_tokens; ++p)
+                EXPECT_NE(chunk.block_table[size_t(p / 4)], 0) << "position " << p;
+        }
+    }
+    EXPECT_EQ(sched.outputs(1).size(), 40u);
+    // 70 positions would need 18 blocks; a window of 8 plus a chunk of 8 never needs more than 6.
+    EXPECT_LE(most_used, 6);
+}
+
 TEST(Scheduler, ChunkedPrefillThenDecodes) {
     Scheduler sched(config(8), pool(64));
     sched.add_request(request(7, iota_tokens(20), 3));
