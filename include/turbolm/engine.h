@@ -45,6 +45,10 @@ struct GenerationParams {
     // Log-probabilities (of the logits after penalties, before temperature) of each chosen token and
     // of the `logprobs` most likely ones; unset: none.
     std::optional<int> logprobs;
+    // Beam search of this width (> 1; sampling parameters and n are then ignored): the output is
+    // the best beam by summed log-probability / length^length_penalty, delivered in one piece.
+    int beam_width = 1;
+    float length_penalty = 1.0f;
 };
 
 struct GenerationRequest {

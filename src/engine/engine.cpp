@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "engine/beam_search.h"
 #include "engine/engine_core.h"
 #include "engine/kv_sizing.h"
 #include "engine/stop_strings.h"
@@ -54,12 +55,27 @@ struct Engine::Impl {
     EngineStats stats;  // guarded by mu
     std::unordered_map<uint64_t, Live> live;  // by core id; the engine thread's own
     std::unordered_map<uint64_t, std::vector<uint64_t>> completions;  // request id -> core ids
+    // Beam search: each round asks the core for the top alternatives after every live beam, as
+    // one-token requests whose prompts share the cached prefix blocks.
+    struct Beam {
+        OutputCallback callback;
+        std::vector<int32_t> prompt;
+        BeamSearch search;
+        int width = 1;
+        std::vector<uint64_t> outstanding;  // core ids of the round in flight
+    };
+    std::unordered_map<uint64_t, Beam> beams;                                // by request id
+    std::unordered_map<uint64_t, std::pair<uint64_t, size_t>> beam_cores;   // core id -> (request, beam)
     uint64_t next_core_id = 1;
     std::thread thread;
 
     void loop();
     void publish_stats();
     void admit(Pending& p);
+    void admit_beam(Pending& p);
+    void launch_round(uint64_t request_id, Beam& b);
+    void on_beam_token(const TokenEvent& e);
+    void end_beam(uint64_t request_id, std::string reason, Status status);
     void on_token(const TokenEvent& e);
     void finish(uint64_t core_id, Live& l, std::string reason, std::string text, std::vector<int32_t> ids,
                 Status status, std::vector<TokenLogprobs> logprobs = {});
@@ -117,8 +133,97 @@ std::vector<TokenLogprobs> Engine::Impl::logprobs_of(const Live& l, const TokenE
     return {TokenLogprobs{e.token, e.logprob, e.top_logprobs}};
 }
 
+void Engine::Impl::launch_round(uint64_t request_id, Beam& b) {
+    const auto& pending = b.search.pending();
+    for (size_t i = 0; i < pending.size(); ++i) {
+        CoreRequest r;
+        r.id = next_core_id++;
+        r.prompt = b.prompt;
+        r.prompt.insert(r.prompt.end(), pending[i].begin(), pending[i].end());
+        r.max_tokens = 1;
+        r.sampling.temperature = 0.0f;
+        r.ignore_eos = true;
+        r.logprobs = 2 * b.width;  // enough alternatives to refill the beam past end-of-sequence ids
+        core->add(std::move(r));
+        b.outstanding.push_back(next_core_id - 1);
+        beam_cores[next_core_id - 1] = {request_id, i};
+    }
+}
+
+void Engine::Impl::end_beam(uint64_t request_id, std::string reason, Status status) {
+    Beam& b = beams.at(request_id);
+    for (uint64_t id : b.outstanding) {
+        core->abort(id);
+        beam_cores.erase(id);
+    }
+    GenerationOutput out;
+    out.request_id = request_id;
+    out.finished = true;
+    out.prompt_tokens = int64_t(b.prompt.size());
+    if (status.is_ok() && reason != "abort") {
+        const BeamSearch::Result best = b.search.best();
+        out.token_ids = best.tokens;
+        if (tokenizer) out.text = tokenizer->decode(best.tokens, /*skip_special_tokens=*/true);
+        out.completion_tokens = int64_t(best.tokens.size());
+        reason = best.ended_with_eos ? "stop" : "length";
+    }
+    out.finish_reason = std::move(reason);
+    out.status = std::move(status);
+    const OutputCallback cb = std::move(b.callback);
+    beams.erase(request_id);
+    cb(out);
+}
+
+void Engine::Impl::on_beam_token(const TokenEvent& e) {
+    auto node = beam_cores.extract(e.id);
+    const auto [request_id, index] = node.mapped();
+    Beam& b = beams.at(request_id);
+    std::erase(b.outstanding, e.id);
+    b.search.give(index, e.top_logprobs);
+    if (b.search.done()) {
+        end_beam(request_id, "", Status::ok());
+    } else if (b.outstanding.empty()) {
+        launch_round(request_id, b);
+    }
+}
+
+void Engine::Impl::admit_beam(Pending& p) {
+    const GenerationParams& params = p.request.params;
+    Status st = catch_status([&] {
+        if (params.beam_width > 16) fail(StatusCode::kInvalidArgument, "beam_width must be at most 16");
+        std::vector<int32_t> prompt = std::move(p.request.prompt_ids);
+        if (prompt.empty() && !p.request.prompt.empty()) {
+            if (!tokenizer) fail(StatusCode::kInvalidArgument, "this model has no tokenizer: send prompt token ids");
+            prompt = tokenizer->encode(p.request.prompt);
+        }
+        if (prompt.empty()) fail(StatusCode::kInvalidArgument, "the prompt is empty");
+        if (int64_t(prompt.size()) + params.max_tokens > max_model_len)
+            fail(StatusCode::kOutOfRange, "prompt of ", prompt.size(), " tokens plus max_tokens ", params.max_tokens,
+                 " exceeds the context of ", max_model_len, " tokens");
+        std::vector<int32_t> eos = params.stop_token_ids;
+        if (!params.ignore_eos) eos.insert(eos.end(), eos_ids.begin(), eos_ids.end());
+        Beam b{p.callback, std::move(prompt), BeamSearch(params.beam_width, params.max_tokens, eos, params.length_penalty),
+               params.beam_width, {}};
+        auto it = beams.emplace(p.id, std::move(b)).first;
+        launch_round(p.id, it->second);
+    });
+    if (!st.is_ok()) {
+        if (beams.contains(p.id)) {
+            end_beam(p.id, "error", st);
+        } else {
+            GenerationOutput out;
+            out.request_id = p.id;
+            out.finished = true;
+            out.finish_reason = "error";
+            out.status = st;
+            p.callback(out);
+        }
+    }
+}
+
 void Engine::Impl::admit(Pending& p) {
     const GenerationParams& params = p.request.params;
+    if (params.beam_width > 1) return admit_beam(p);
     const int n = params.n;
     std::vector<uint64_t> core_ids;
     Status st = catch_status([&] {
@@ -175,6 +280,7 @@ void Engine::Impl::admit(Pending& p) {
 }
 
 void Engine::Impl::on_token(const TokenEvent& e) {
+    if (beam_cores.contains(e.id)) return on_beam_token(e);
     auto it = live.find(e.id);
     if (it == live.end()) return;
     Live& l = it->second;
@@ -231,6 +337,10 @@ void Engine::Impl::loop() {
         }
         for (Pending& p : batch) admit(p);
         for (uint64_t request_id : cancelled) {
+            if (beams.contains(request_id)) {
+                end_beam(request_id, "abort", Status::ok());
+                continue;
+            }
             auto it = completions.find(request_id);
             if (it == completions.end()) continue;
             const std::vector<uint64_t> ids = it->second;
@@ -251,6 +361,9 @@ void Engine::Impl::loop() {
                 core->abort(id);
                 finish(id, live.at(id), "error", "", {}, st);
             }
+            std::vector<uint64_t> beam_ids;
+            for (const auto& [id, b] : beams) beam_ids.push_back(id);
+            for (uint64_t id : beam_ids) end_beam(id, "error", st);
             continue;
         }
         for (const TokenEvent& e : events) on_token(e);
@@ -259,6 +372,9 @@ void Engine::Impl::loop() {
     std::vector<uint64_t> ids;
     for (const auto& [id, l] : live) ids.push_back(id);
     for (uint64_t id : ids) finish(id, live.at(id), "abort", "", {}, Status::ok());
+    std::vector<uint64_t> beam_ids;
+    for (const auto& [id, b] : beams) beam_ids.push_back(id);
+    for (uint64_t id : beam_ids) end_beam(id, "abort", Status::ok());
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/beam_search.h"
 #include "engine/generate.h"
 #include "support/test_paths.h"
 #include "tokenizer/tokenizer.h"
@@ -209,6 +210,46 @@ TEST_F(EngineApi, SeveralCompletionsAndLogprobs) {
     for (int64_t v = 0; v < logits.size(1); ++v) mx = std::max(mx, double(row[v]));
     for (int64_t v = 0; v < logits.size(1); ++v) sum += std::exp(double(row[v]) - mx);
     EXPECT_NEAR(lps[0].logprob, double(row[lps[0].token]) - mx - std::log(sum), 1e-4);
+}
+
+// Beam search through the engine (one-token requests per beam and round, sharing cached prefix
+// blocks) against the same search driven by one full forward pass per hypothesis.
+TEST_F(EngineApi, BeamSearchMatchesDirectSearch) {
+    const std::string prompt = "And God said";
+    constexpr int kWidth = 3;
+    constexpr int64_t kMax = 10;
+    Collector c;
+    GenerationRequest r = greedy(prompt, kMax);
+    r.params.beam_width = kWidth;
+    const uint64_t id = engine_->submit(r, c.callback()).value();
+    const GenerationOutput& out = c.wait(id);
+    ASSERT_NE(out.finish_reason, "error") << out.status.message();
+
+    const std::vector<int32_t> ids = tokenizer_->encode(prompt);
+    BeamSearch direct(kWidth, kMax, {});
+    while (!direct.done()) {
+        const auto pending = direct.pending();
+        for (size_t i = 0; i < pending.size(); ++i) {
+            std::vector<int32_t> seq = ids;
+            seq.insert(seq.end(), pending[i].begin(), pending[i].end());
+            KvCache kv = model_->new_kv_cache(int64_t(seq.size()));
+            Tensor logits = model_->forward(seq, kv);
+            const float* row = logits.data<float>();
+            const int64_t V = logits.size(1);
+            double mx = -1e30, sum = 0;
+            for (int64_t v = 0; v < V; ++v) mx = std::max(mx, double(row[v]));
+            for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v]) - mx);
+            std::vector<std::pair<int32_t, float>> all;
+            for (int64_t v = 0; v < V; ++v) all.push_back({int32_t(v), float(double(row[v]) - mx - std::log(sum))});
+            std::partial_sort(all.begin(), all.begin() + 2 * kWidth, all.end(),
+                              [](auto a, auto b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+            all.resize(2 * kWidth);
+            direct.give(i, all);
+        }
+    }
+    EXPECT_EQ(c.tokens(id), direct.best().tokens);
+    EXPECT_EQ(c.text(id), tokenizer_->decode(direct.best().tokens, true));
+    EXPECT_EQ(out.finish_reason, "length");
 }
 
 }  // namespace
