@@ -33,6 +33,7 @@ nlohmann::json run_offline_bench(const Model& model, const OfflineBenchOptions& 
     eo.kv.n_blocks = kv.n_blocks;
     eo.kv.block_size = o.block_size;
     eo.kv.prefix_caching = true;
+    eo.decode_graphs = o.decode_graphs;
     EngineCore core(model, eo);
 
     std::mt19937_64 rng(o.seed);
@@ -99,7 +100,9 @@ nlohmann::json run_offline_bench(const Model& model, const OfflineBenchOptions& 
               {"peak_blocks_used", peak_blocks},
               {"bytes", kv.bytes},
               {"summary", kv.summary}}},
-            {"scheduler", {{"max_batched_tokens", o.max_batched_tokens}, {"max_running", o.max_running}}}};
+            {"scheduler", {{"max_batched_tokens", o.max_batched_tokens}, {"max_running", o.max_running}}},
+            {"decode_graphs", o.decode_graphs && model.device() != Device::kCpu},
+            {"decode_graphs_captured", core.decode_graphs_captured()}};
 }
 
 }  // namespace turbolm::cli

@@ -19,6 +19,7 @@ struct OfflineBenchOptions {
     int64_t max_running = 256;
     int64_t max_model_len = 0;  // 0: input_len + output_len
     uint64_t seed = 0;
+    bool decode_graphs = true;
 };
 
 // Prints a one-line summary and returns the measurements as JSON.

@@ -22,7 +22,35 @@ struct Trace {
     bool has_first = false, finished = false, failed = false;
     int64_t tokens = 0;
     std::vector<double> gaps_ms;
+    std::vector<int32_t> ids;
 };
+
+// Runs one request alone and returns its tokens with their two most likely candidates.
+struct Alone {
+    std::vector<int32_t> ids;
+    std::vector<TokenLogprobs> logprobs;
+};
+
+Alone run_alone(Engine& engine, GenerationRequest r) {
+    std::mutex mu;
+    std::condition_variable done;
+    bool finished = false;
+    Alone alone;
+    r.params.logprobs = 2;
+    auto submitted = engine.submit(std::move(r), [&](const GenerationOutput& out) {
+        std::lock_guard<std::mutex> lock(mu);
+        alone.ids.insert(alone.ids.end(), out.token_ids.begin(), out.token_ids.end());
+        alone.logprobs.insert(alone.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+        if (out.finished) {
+            finished = true;
+            done.notify_all();
+        }
+    });
+    if (!submitted.has_value()) fail(StatusCode::kInternal, "submit failed: ", submitted.status().message());
+    std::unique_lock<std::mutex> lock(mu);
+    done.wait(lock, [&] { return finished; });
+    return alone;
+}
 
 }  // namespace
 
@@ -31,6 +59,7 @@ nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
     std::uniform_int_distribution<int32_t> token(0, int32_t(o.vocab - 1));
     std::exponential_distribution<double> gap(o.rate);
     std::vector<Trace> traces(size_t(o.num_requests));
+    std::vector<GenerationRequest> requests;
     std::mutex mu;
     std::condition_variable all_done;
     int64_t n_done = 0, peak_kv = 0, kv_total = 0;
@@ -46,6 +75,7 @@ nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
         r.params.max_tokens = o.output_len;
         r.params.temperature = 0.0f;
         r.params.ignore_eos = true;
+        requests.push_back(r);
         Trace& tr = traces[size_t(i)];
         {
             std::lock_guard<std::mutex> lock(mu);
@@ -64,6 +94,7 @@ nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
                 }
                 t.last = now;
                 t.tokens += int64_t(out.token_ids.size());
+                t.ids.insert(t.ids.end(), out.token_ids.begin(), out.token_ids.end());
             }
             if (out.finished) {
                 t.finished = true;
@@ -98,11 +129,41 @@ nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
         itl.insert(itl.end(), t.gaps_ms.begin(), t.gaps_ms.end());
     }
     const EngineStats s = engine.stats();
+    // Preemption recomputes a request's blocks: it must neither lose nor repeat a token.
+    int64_t wrong_length = 0;
+    for (const Trace& t : traces) wrong_length += t.tokens != o.output_len ? 1 : 0;
+    // The same greedy request alone: identical tokens unless a near-tie in the logits rounds
+    // differently at another batch size (random weights give many), so at the first difference
+    // the gap between the two best candidates alone is reported, and whether the batched run
+    // took the runner-up.
+    nlohmann::json reruns = nlohmann::json::array();
+    int64_t identical = 0;
+    const int64_t n_rerun = std::min(o.rerun_requests, o.num_requests);
+    for (int64_t i = 0; i < n_rerun; ++i) {
+        const size_t k = size_t(i * o.num_requests / std::max<int64_t>(n_rerun, 1));
+        const Alone alone = run_alone(engine, requests[k]);
+        const std::vector<int32_t>& batched = traces[k].ids;
+        const bool same = alone.ids == batched;
+        identical += same ? 1 : 0;
+        nlohmann::json detail = {{"request", k}, {"identical", same}};
+        if (!same) {
+            const auto diff = std::mismatch(alone.ids.begin(), alone.ids.end(), batched.begin(), batched.end());
+            const size_t d = size_t(diff.first - alone.ids.begin());
+            detail["first_difference"] = d;
+            if (d < alone.logprobs.size() && d < batched.size() && alone.logprobs[d].top.size() >= 2) {
+                const auto& top = alone.logprobs[d].top;
+                detail["top2_logprob_gap"] = top[0].second - top[1].second;
+                detail["batched_took_runner_up"] = batched[d] == top[1].first;
+            }
+        }
+        reruns.push_back(detail);
+    }
     std::printf("%lld requests at %.1f/s, %lld/%lld: %.1f output tokens/s, TTFT p50 %.1f p99 %.1f ms, ITL p50 %.2f p99 "
-                "%.2f ms, %lld preemptions, %lld failed\n",
+                "%.2f ms, %lld preemptions, %lld failed, %lld with a wrong token count, %lld/%lld identical alone\n",
                 (long long)o.num_requests, o.rate, (long long)o.input_len, (long long)o.output_len,
                 double(tokens) / total, quantile(ttft, 0.5), quantile(ttft, 0.99), quantile(itl, 0.5),
-                quantile(itl, 0.99), (long long)s.preemptions, (long long)failed);
+                quantile(itl, 0.99), (long long)s.preemptions, (long long)failed, (long long)wrong_length, (long long)identical,
+                (long long)n_rerun);
     return {{"mode", "online"},
             {"num_requests", o.num_requests},
             {"rate", o.rate},
@@ -111,6 +172,8 @@ nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
             {"seconds", total},
             {"output_tokens_per_second", double(tokens) / total},
             {"failed_requests", failed},
+            {"requests_with_wrong_token_count", wrong_length},
+            {"rerun_alone", {{"requests", n_rerun}, {"identical", identical}, {"details", reruns}}},
             {"ttft_ms", percentiles(ttft)},
             {"inter_token_latency_ms", percentiles(itl)},
             {"end_to_end_latency_ms", percentiles(e2e)},

@@ -1,6 +1,8 @@
 // `turbolm bench --mode online`: requests arrive as a Poisson process at a given rate through the
 // public engine API (include/turbolm/engine.h), as a server's clients would send them; reports
 // throughput, time to first token, inter-token and end-to-end latency, KV usage and preemptions.
+// Then it checks the outputs: every request got exactly output_len tokens (none lost or repeated by
+// preemption), and a few requests run again alone give the same greedy tokens.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@ struct OnlineBenchOptions {
     int64_t input_len = 128, output_len = 128;
     int64_t vocab = 0;   // prompts are random ids below this
     uint64_t seed = 0;
+    int64_t rerun_requests = 8;  // run again alone afterwards and compared token by token
 };
 
 nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& options);

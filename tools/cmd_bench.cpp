@@ -148,6 +148,7 @@ private:
             offline_.input_len = input_len_;
             offline_.output_len = output_len_;
             offline_.seed = seed_;
+            offline_.decode_graphs = !no_graphs_;
             out["mode"] = "offline";
             runs.push_back(run_offline_bench(*model, offline_));
         } else {
@@ -167,6 +168,7 @@ private:
         ec.block_size = offline_.block_size;
         ec.max_batched_tokens = offline_.max_batched_tokens;
         ec.max_running = offline_.max_running;
+        ec.cuda_graphs = !no_graphs_;
         const auto load_start = Clock::now();
         auto engine = Engine::create(ec);
         if (!engine.has_value()) fail(engine.status().code(), engine.status().message());

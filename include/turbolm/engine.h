@@ -24,6 +24,9 @@ struct EngineConfig {
     int64_t block_size = 16;      // KV positions per block
     int64_t max_batched_tokens = 8192;  // tokens computed per step
     int64_t max_running = 256;          // requests decoding at once
+    bool cuda_graphs = true;            // replay decode steps from CUDA graphs (off: every step eager)
+    // Loading progress in [0, 1] as the weights reach the device (called on the loading thread).
+    std::function<void(double)> on_load_progress;
 };
 
 struct GenerationParams {
@@ -107,6 +110,18 @@ public:
     int64_t max_model_len() const;
     EngineStats stats() const;  // as of the last step; safe from any thread
     const std::string& kv_summary() const;  // "KV cache: N blocks of 16 tokens (...)"
+
+    // Text helpers for front ends (servers), safe from any thread. Without a tokenizer they fail
+    // with kNotFound (and token_text gives "").
+    bool has_tokenizer() const;
+    int64_t vocab_size() const;
+    Expected<std::vector<int32_t>> tokenize(const std::string& text) const;  // as a prompt is encoded
+    std::string token_text(int32_t id) const;  // what one token decodes to, for logprobs
+    // The model's chat template applied to `messages_json` (an array of {"role", "content", ...}
+    // objects, as in OpenAI's API) and encoded as HF's apply_chat_template(tokenize=True) does.
+    // kInvalidArgument when the conversation is malformed or the template rejects it; kNotFound
+    // when the model has no chat template.
+    Expected<std::vector<int32_t>> encode_chat(const std::string& messages_json, bool add_generation_prompt = true) const;
 
 private:
     struct Impl;

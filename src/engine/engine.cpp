@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "engine/beam_search.h"
+#include "engine/chat_prompt.h"
 #include "engine/engine_core.h"
 #include "engine/kv_sizing.h"
 #include "engine/stop_strings.h"
@@ -40,6 +41,8 @@ struct Engine::Impl {
     EngineConfig config;
     std::unique_ptr<Model> model;
     std::unique_ptr<Tokenizer> tokenizer;
+    std::optional<ChatTemplate> chat_template;  // parsed once; rendering is thread-safe
+    Status chat_template_status;                 // why there is none
     std::vector<int32_t> eos_ids;
     int64_t max_model_len = 0;
     KvSizing kv;
@@ -350,8 +353,13 @@ void Engine::Impl::loop() {
             }
         }
         if (!core->has_unfinished()) continue;
+        // The step in flight finishes, the next one is queued on the device, and only then are the
+        // finished step's tokens detokenized and streamed: that host work overlaps the device's.
         std::vector<TokenEvent> events;
-        Status st = catch_status([&] { events = core->step(); });
+        Status st = catch_status([&] {
+            if (core->in_flight()) events = core->complete();
+            core->launch();
+        });
         if (!st.is_ok()) {
             // A failed step (device error) fails the requests that were in it, and only those.
             log::error("engine step failed: ", st.message());
@@ -394,6 +402,8 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
     Status st = catch_status([&] {
         ModelOptions mo;
         mo.dummy_weights = config.dummy_weights;
+        if (config.on_load_progress)
+            mo.on_progress = [cb = config.on_load_progress](int64_t done, int64_t total) { cb(double(done) / double(total)); };
         mo.device = config.device == "cpu" ? Device::kCpu : Device::kCuda;
         if (config.device != "cpu" && config.device != "cuda")
             fail(StatusCode::kInvalidArgument, "unknown device '", config.device, "' (cpu or cuda)");
@@ -402,6 +412,12 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
         // Text needs the tokenizer; a model without one still serves token ids.
         if (catch_status([&] { impl->tokenizer = Tokenizer::load(config.model_dir); }).is_ok() == false)
             impl->tokenizer.reset();
+        if (impl->tokenizer) {
+            impl->chat_template_status =
+                catch_status([&] { impl->chat_template.emplace(chat_template_of(*impl->tokenizer)); });
+        } else {
+            impl->chat_template_status = Status(StatusCode::kNotFound, "this model has no tokenizer");
+        }
         const GenerationConfig gen = GenerationConfig::load(config.model_dir);
         impl->eos_ids = gen.eos_token_ids.empty() ? impl->model->config().eos_token_ids : gen.eos_token_ids;
         if (impl->eos_ids.empty() && impl->tokenizer && impl->tokenizer->eos_id())
@@ -418,6 +434,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
         eo.kv.n_blocks = impl->kv.n_blocks;
         eo.kv.block_size = config.block_size;
         eo.kv.prefix_caching = true;
+        eo.decode_graphs = config.cuda_graphs;
         impl->core = std::make_unique<EngineCore>(*impl->model, eo);
     });
     if (!st.is_ok()) return st;
@@ -454,5 +471,35 @@ EngineStats Engine::stats() const {
     return impl_->stats;
 }
 const std::string& Engine::kv_summary() const { return impl_->kv.summary; }
+
+bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
+
+int64_t Engine::vocab_size() const { return impl_->model->config().n_vocab; }
+
+Expected<std::vector<int32_t>> Engine::tokenize(const std::string& text) const {
+    if (!impl_->tokenizer) return Status(StatusCode::kNotFound, "this model has no tokenizer");
+    std::vector<int32_t> ids;
+    Status st = catch_status([&] { ids = impl_->tokenizer->encode(text); });
+    if (!st.is_ok()) return st;
+    return ids;
+}
+
+std::string Engine::token_text(int32_t id) const {
+    if (!impl_->tokenizer) return {};
+    const int32_t one[1] = {id};
+    return impl_->tokenizer->decode(one, /*skip_special_tokens=*/false);
+}
+
+Expected<std::vector<int32_t>> Engine::encode_chat(const std::string& messages_json, bool add_generation_prompt) const {
+    if (!impl_->chat_template) return impl_->chat_template_status;
+    std::vector<int32_t> ids;
+    Status st = catch_status([&] {
+        nlohmann::ordered_json messages = nlohmann::ordered_json::parse(messages_json, nullptr, /*allow_exceptions=*/false);
+        if (messages.is_discarded()) fail(StatusCode::kInvalidArgument, "messages are not valid JSON");
+        ids = turbolm::encode_chat(*impl_->tokenizer, *impl_->chat_template, messages, add_generation_prompt);
+    });
+    if (!st.is_ok()) return st;
+    return ids;
+}
 
 }  // namespace turbolm

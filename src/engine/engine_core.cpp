@@ -24,8 +24,53 @@ SchedulerConfig with_window(SchedulerConfig c, const ModelConfig& m) {
 
 EngineCore::EngineCore(const Model& model, const EngineCoreOptions& options)
     : model_(model),
+      decode_graphs_enabled_(options.decode_graphs && model.device() != Device::kCpu),
       scheduler_(with_window(options.scheduler, model.config()), options.kv),
-      kv_(model.new_kv_cache(options.kv.block_size, options.kv.n_blocks)) {}
+      kv_(model.new_kv_cache(options.kv.block_size, options.kv.n_blocks)) {
+    const int64_t bs = options.kv.block_size;
+    graph_kv_bound_ = (scheduler_.config().max_model_len + bs - 1) / bs * bs;
+}
+
+int64_t EngineCore::graph_batch(int64_t n) {
+    if (n <= 0 || n > kMaxGraphBatch) return 0;
+    if (n <= 8) return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
+    const int64_t step = n <= 64 ? 8 : n <= 128 ? 16 : 32;
+    return (n + step - 1) / step * step;
+}
+
+Tensor EngineCore::forward(const Schedule& schedule, std::span<const PagedChunk> chunks) {
+    const bool decodes_only = std::all_of(schedule.chunks.begin(), schedule.chunks.end(),
+                                          [](const ScheduledChunk& c) { return c.n_tokens == 1 && c.samples; });
+    const int64_t batch = graph_batch(int64_t(chunks.size()));
+    if (decode_graphs_enabled_ && decodes_only && batch > 0 && model_.graph_capturable(batch))
+        return replay_decode_graph(chunks, batch);
+    return model_.forward_paged(chunks, kv_);
+}
+
+Tensor EngineCore::replay_decode_graph(std::span<const PagedChunk> chunks, int64_t batch) {
+    const Device dev = model_.device();
+    std::vector<PagedChunk> padded(chunks.begin(), chunks.end());
+    padded.resize(size_t(batch), PagedChunk{std::span<const int32_t>(&pad_token_, 1), 0, pad_blocks_, false});
+    if (!graph_logits_.defined())
+        graph_logits_ = Tensor::empty({kMaxGraphBatch, model_.config().n_vocab}, DType::kF32, dev);
+    Tensor logits = graph_logits_.slice(0, 0, batch);
+    const ops::DeviceGraph* shared = nullptr;
+    for (const auto& [size, other] : decode_graphs_)
+        if (other.graph) shared = other.graph.get();
+    DecodeGraph& g = decode_graphs_[batch];
+    g.inputs.build_paged(padded, kv_.capacity(), graph_kv_bound_);
+    g.inputs.upload(dev);
+    if (!g.graph) {
+        // The first step of a size runs eagerly (settling lazily made plans and buffers), then the
+        // same work is recorded for the steps after it.
+        model_.run(g.inputs, kv_, &logits);
+        g.graph = shared ? std::make_unique<ops::DeviceGraph>(dev, *shared) : std::make_unique<ops::DeviceGraph>(dev);
+        g.graph->capture([&] { model_.run(g.inputs, kv_, &logits); });
+    } else {
+        g.graph->replay();
+    }
+    return logits.slice(0, 0, int64_t(chunks.size()));
+}
 
 void EngineCore::add(CoreRequest r) {
     if (r.prompt.empty()) fail(StatusCode::kInvalidArgument, "request ", r.id, ": the prompt is empty");
@@ -55,16 +100,34 @@ bool EngineCore::abort(uint64_t id) {
 }
 
 std::vector<TokenEvent> EngineCore::step() {
-    std::vector<TokenEvent> events;
+    if (!in_flight_ && !launch()) return {};
+    return complete();
+}
+
+bool EngineCore::launch() {
+    TURBOLM_REQUIRE(!in_flight_, "launch() while a step is in flight");
     Schedule schedule = scheduler_.schedule();
-    if (schedule.empty()) return events;
+    if (schedule.empty()) return false;
     std::vector<PagedChunk> chunks;
     chunks.reserve(schedule.chunks.size());
     for (const auto& c : schedule.chunks) chunks.push_back({c.tokens, c.start, c.block_table, false});
-    // One logits row per chunk: its last token.
-    Tensor logits = model_.forward_paged(chunks, kv_);
-    std::vector<SampledToken> sampled = sample(schedule, logits);
-    scheduler_.update(schedule, sampled);
+    InFlight f;
+    f.logits = forward(schedule, chunks);  // one row per chunk: its last token
+    if (samples_on_device(schedule, f.logits)) f.device_ids = launch_device_sampling(schedule, f.logits);
+    f.schedule = std::move(schedule);
+    in_flight_ = std::move(f);
+    return true;
+}
+
+std::vector<TokenEvent> EngineCore::complete() {
+    TURBOLM_REQUIRE(in_flight_.has_value(), "complete() without a step in flight");
+    InFlight f = std::move(*in_flight_);
+    in_flight_.reset();
+    step_logprobs_.clear();
+    std::vector<SampledToken> sampled = f.device_ids.defined() ? collect_device_samples(f.schedule, f.device_ids)
+                                                               : sample_on_host(f.schedule, f.logits);
+    scheduler_.update(f.schedule, sampled);
+    std::vector<TokenEvent> events;
     for (const SampledToken& s : sampled) {
         TokenEvent e{s.request_id, s.token, false, FinishReason::kNone};
         if (auto it = step_logprobs_.find(s.request_id); it != step_logprobs_.end()) {
@@ -85,25 +148,29 @@ std::vector<TokenEvent> EngineCore::step() {
     return events;
 }
 
-std::vector<SampledToken> EngineCore::sample(const Schedule& schedule, Tensor& logits) {
-    step_logprobs_.clear();
+bool EngineCore::samples_on_device(const Schedule& schedule, const Tensor& logits) const {
     // The device samples unless a request needs what only the host path does yet (penalties'
     // token history, log-probabilities).
-    bool host_only = false;
+    if (logits.device() == Device::kCpu) return false;
     for (const auto& c : schedule.chunks) {
         if (!c.samples) continue;
         const RequestState& st = states_.at(c.request_id);
         const SamplingParams& p = st.params;
-        host_only = host_only || p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f ||
-                    p.frequency_penalty != 0.0f || st.logprobs >= 0;
+        if (p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f ||
+            st.logprobs >= 0)
+            return false;
     }
-    if (logits.device() != Device::kCpu && !host_only) return sample_on_device(schedule, logits);
+    return true;
+}
+
+std::vector<SampledToken> EngineCore::sample_on_host(const Schedule& schedule, const Tensor& logits) {
     Tensor host = logits.to_device(Device::kCpu);
     std::vector<SampledToken> sampled;
     for (size_t i = 0; i < schedule.chunks.size(); ++i) {
         const ScheduledChunk& c = schedule.chunks[i];
-        if (!c.samples) continue;
-        RequestState& st = states_.at(c.request_id);
+        auto it = states_.find(c.request_id);
+        if (!c.samples || it == states_.end()) continue;  // aborted while in flight
+        RequestState& st = it->second;
         const std::span<const int32_t> all = scheduler_.tokens(c.request_id);
         std::span<float> row(host.row<float>(int64_t(i)), size_t(host.size(1)));
         const int32_t token = st.sampler.sample(row, all.first(size_t(st.n_prompt)), all.subspan(size_t(st.n_prompt)));
@@ -114,7 +181,7 @@ std::vector<SampledToken> EngineCore::sample(const Schedule& schedule, Tensor& l
     return sampled;
 }
 
-std::vector<SampledToken> EngineCore::sample_on_device(const Schedule& schedule, Tensor& logits) {
+Tensor EngineCore::launch_device_sampling(const Schedule& schedule, const Tensor& logits) {
     // Every row is drawn (rows of chunks that do not sample are cheap and ignored); each draw is
     // seeded by the request's seed and its position, so preemption and batching change nothing.
     const int64_t rows = logits.size(0);
@@ -134,14 +201,20 @@ std::vector<SampledToken> EngineCore::sample_on_device(const Schedule& schedule,
     Tensor params_dev = Tensor::wrap(params.data(), {rows * int64_t(sizeof(ops::SamplingRowParams))}, DType::kU8, nullptr)
                             .to_device(dev);
     Tensor ids = Tensor::empty({rows}, DType::kI32, dev), none;
-    ops::sample(logits, params_dev, none, none, ids, none);
+    Tensor logits_view = logits;
+    ops::sample(logits_view, params_dev, none, none, ids, none);
+    return ids;
+}
+
+std::vector<SampledToken> EngineCore::collect_device_samples(const Schedule& schedule, const Tensor& ids) {
     Tensor host = ids.to_device(Device::kCpu);
     std::vector<SampledToken> sampled;
-    for (int64_t i = 0; i < rows; ++i) {
-        const ScheduledChunk& c = schedule.chunks[size_t(i)];
-        if (!c.samples) continue;
+    for (size_t i = 0; i < schedule.chunks.size(); ++i) {
+        const ScheduledChunk& c = schedule.chunks[i];
+        auto it = states_.find(c.request_id);
+        if (!c.samples || it == states_.end()) continue;  // aborted while in flight
         const int32_t token = host.data<int32_t>()[i];
-        sampled.push_back({c.request_id, token, is_stop(states_.at(c.request_id), token)});
+        sampled.push_back({c.request_id, token, is_stop(it->second, token)});
     }
     return sampled;
 }

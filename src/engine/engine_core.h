@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -18,6 +21,9 @@ namespace turbolm {
 struct EngineCoreOptions {
     SchedulerConfig scheduler;
     BlockManagerConfig kv;  // blocks of the cache (block 0 is reserved), positions per block, prefix caching
+    // On a GPU, steps of only decodes (up to kMaxGraphBatch sequences) replay a CUDA graph captured
+    // for the batch size rounded up to a bucket; the padding rows compute into the null block.
+    bool decode_graphs = true;
 };
 
 struct CoreRequest {
@@ -50,16 +56,35 @@ public:
     void add(CoreRequest request);
     bool abort(uint64_t id);
     bool has_unfinished() const { return scheduler_.has_unfinished(); }
-    // One iteration; empty when nothing is left to run.
+    // One iteration; empty when nothing is left to run. Same as launch() then complete().
     std::vector<TokenEvent> step();
+    // The two halves of a step, so that a caller can do host work (streaming the previous step's
+    // tokens) while the device computes: launch() schedules and queues the forward pass and, where
+    // it can, the sampling, without waiting; complete() waits, samples on the host if needed,
+    // updates the scheduler and reports the tokens. Requests aborted in between are left out.
+    bool launch();  // false when nothing was scheduled
+    bool in_flight() const { return in_flight_.has_value(); }
+    std::vector<TokenEvent> complete();
 
     const Scheduler& scheduler() const { return scheduler_; }
 
+    static constexpr int64_t kMaxGraphBatch = 256;
+    // The graph batch size for n decodes: n rounded up to a bucket (1, 2, 4, 8, then multiples of
+    // 8, 16 past 64 and 32 past 128); 0 past kMaxGraphBatch.
+    static int64_t graph_batch(int64_t n);
+    int64_t decode_graphs_captured() const { return int64_t(decode_graphs_.size()); }
+
 private:
+    // The forward pass of a step: a decode graph's replay where one applies, else eager.
+    Tensor forward(const Schedule& schedule, std::span<const PagedChunk> chunks);
+    Tensor replay_decode_graph(std::span<const PagedChunk> chunks, int64_t batch);
+
     // Chooses the tokens of the chunks that sample: on the host with each request's Sampler, or on
     // the device (only the ids come back) when no request of the step uses penalties.
-    std::vector<SampledToken> sample(const Schedule& schedule, Tensor& logits);
-    std::vector<SampledToken> sample_on_device(const Schedule& schedule, Tensor& logits);
+    bool samples_on_device(const Schedule& schedule, const Tensor& logits) const;
+    std::vector<SampledToken> sample_on_host(const Schedule& schedule, const Tensor& logits);
+    Tensor launch_device_sampling(const Schedule& schedule, const Tensor& logits);  // ids [rows] on the device
+    std::vector<SampledToken> collect_device_samples(const Schedule& schedule, const Tensor& ids);
 
     struct RequestState {
         Sampler sampler;
@@ -80,10 +105,26 @@ private:
     static bool is_stop(const RequestState& st, int32_t token);
 
     const Model& model_;
+    bool decode_graphs_enabled_ = false;
     Scheduler scheduler_;
     KvCache kv_;
+    struct DecodeGraph {
+        StepInputs inputs;  // same shapes and device addresses at every replay
+        std::unique_ptr<ops::DeviceGraph> graph;
+    };
+    std::map<int64_t, DecodeGraph> decode_graphs_;  // by batch size; all share one graph memory pool
+    Tensor graph_logits_;                            // [kMaxGraphBatch, vocab]: every graph's output rows
+    int64_t graph_kv_bound_ = 0;                     // attention bound of graphs: max_model_len in whole blocks
+    const int32_t pad_token_ = 0;
+    const std::vector<int32_t> pad_blocks_{0};       // padding rows write into the null block
     std::unordered_map<uint64_t, RequestState> states_;
     std::unordered_map<uint64_t, Logprobs> step_logprobs_;  // of this step's tokens, by request
+    struct InFlight {
+        Schedule schedule;
+        Tensor logits;      // one row per chunk
+        Tensor device_ids;  // set when the device samples
+    };
+    std::optional<InFlight> in_flight_;
 };
 
 }  // namespace turbolm

@@ -34,7 +34,7 @@ std::unique_ptr<Model> Model::build(const HfConfig& hf, const WeightSource& weig
     validate(cfg, hf);
     ModelWeights w = arch.load_weights(cfg, weights);
     if (options.device != Device::kCpu)
-        w = place_weights(std::move(w), options.device, ops::compute_dtype(options.device, cfg.dtype));
+        w = place_weights(std::move(w), options.device, ops::compute_dtype(options.device, cfg.dtype), options.on_progress);
     log::debug("loaded ", cfg.architecture, " from ", weights.describe(), " on ", device_name(options.device));
     return std::unique_ptr<Model>(new Model(std::move(cfg), std::move(w), options));
 }
@@ -107,7 +107,7 @@ void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in
     ops::linear(attn.view({T, q_dim}), aw.o.w, aw.o.b, residual, p, /*accumulate=*/true);
 }
 
-Tensor Model::run(const StepInputs& in, KvCache& kv) const {
+Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) const {
     const Device dev = options_.device;
     const int64_t T = in.n_tokens();
     Tensor x = Tensor::empty({T, cfg_.n_embd}, DType::kF32, dev);
@@ -136,7 +136,15 @@ Tensor Model::run(const StepInputs& in, KvCache& kv) const {
     }
     Tensor normed = Tensor::empty(rows.shape(), act_dtype_, dev);
     norm_forward(cfg_, w_.final_norm, rows, normed);
-    Tensor logits = Tensor::empty({rows.size(0), cfg_.n_vocab}, DType::kF32, dev);
+    Tensor logits;
+    if (logits_out) {
+        TURBOLM_CHECK(logits_out->dtype() == DType::kF32 && logits_out->ndim() == 2 && logits_out->size(0) == rows.size(0) &&
+                          logits_out->size(1) == cfg_.n_vocab && logits_out->device() == dev,
+                      "logits buffer ", logits_out->describe(), " for ", rows.size(0), " rows");
+        logits = *logits_out;
+    } else {
+        logits = Tensor::empty({rows.size(0), cfg_.n_vocab}, DType::kF32, dev);
+    }
     ops::linear(normed, w_.lm_head.w, w_.lm_head.b, logits, options_.precision);
     return logits;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,6 +27,8 @@ struct ModelOptions {
     // 16-bit type. The GPU always multiplies in the 16-bit compute dtype (ops::compute_dtype).
     ops::MatmulPrecision precision = ops::MatmulPrecision::kF32;
     Device device = Device::kCpu;
+    // Called as the weights reach the device: layers placed so far and in all.
+    std::function<void(int64_t, int64_t)> on_progress;
 };
 
 class Model {
@@ -60,8 +63,10 @@ public:
     // nothing is committed to kv: the block manager keeps the lengths.
     Tensor forward_paged(std::span<const PagedChunk> chunks, KvCache& kv) const;
     // The device work of a step whose inputs are already uploaded: no host synchronisation, no
-    // transfers, so it can be captured in a graph. Does not commit to kv.
-    Tensor run(const StepInputs& in, KvCache& kv) const;
+    // transfers, so it can be captured in a graph. Does not commit to kv. The logits go to
+    // `logits_out` when given (f32 [logit rows, n_vocab] on the device: a graph's output that
+    // outlives its scratch memory), else to a new tensor.
+    Tensor run(const StepInputs& in, KvCache& kv, const Tensor* logits_out = nullptr) const;
 
     int64_t parameter_count() const;  // tied weights counted once
     size_t weight_bytes() const;

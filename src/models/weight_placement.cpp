@@ -131,7 +131,8 @@ void place_moe(Placer& p, MoeFfn& moe) {
 
 }  // namespace
 
-ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype) {
+ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype,
+                           const std::function<void(int64_t, int64_t)>& on_layer) {
     Placer p(device, compute_dtype);
     w.tok_embd = p.matrix(w.tok_embd);
     w.pos_embd = p.matrix(w.pos_embd);
@@ -154,6 +155,7 @@ ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype) {
         place_linear(p, lw.plain.up);
         place_linear(p, lw.plain.down);
         place_moe(p, lw.moe);
+        if (on_layer) on_layer(int64_t(&lw - w.layers.data()) + 1, int64_t(w.layers.size()));
     }
     place_norm(p, w.final_norm);
     place_linear(p, w.lm_head);

@@ -3,10 +3,14 @@
 // products. Tied weights stay tied.
 #pragma once
 
+#include <functional>
+
 #include "models/layers.h"
 
 namespace turbolm {
 
-ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype);
+// `on_layer(done, total)` after each layer (copying a large checkpoint to a GPU takes a while).
+ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype,
+                           const std::function<void(int64_t, int64_t)>& on_layer = {});
 
 }  // namespace turbolm

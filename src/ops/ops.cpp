@@ -414,17 +414,28 @@ std::string device_description(Device device) {
 
 struct DeviceGraph::Impl {
 #ifdef TURBOLM_WITH_CUDA
+    std::shared_ptr<void> memory;
     std::shared_ptr<cuda_ops::Graph> graph;
 #endif
 };
 
-DeviceGraph::DeviceGraph(Device device) : device_(device), impl_(std::make_unique<Impl>()) {}
+DeviceGraph::DeviceGraph(Device device) : device_(device), impl_(std::make_unique<Impl>()) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device_ == Device::kCuda) impl_->memory = cuda_ops::new_graph_memory();
+#endif
+}
+
+DeviceGraph::DeviceGraph(Device device, const DeviceGraph& share_memory_with) : DeviceGraph(device) {
+#ifdef TURBOLM_WITH_CUDA
+    if (device_ == Device::kCuda && share_memory_with.device_ == device_) impl_->memory = share_memory_with.impl_->memory;
+#endif
+}
 DeviceGraph::~DeviceGraph() = default;
 
 void DeviceGraph::capture(const std::function<void()>& work) {
 #ifdef TURBOLM_WITH_CUDA
     if (device_ == Device::kCuda) {
-        impl_->graph = cuda_ops::capture_graph(work);
+        impl_->graph = cuda_ops::capture_graph(work, impl_->memory);
         return;
     }
 #endif

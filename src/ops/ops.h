@@ -156,6 +156,9 @@ void mark_prompts(const Tensor& prompt_ids, const Tensor& offsets, Tensor& count
 class DeviceGraph {
 public:
     explicit DeviceGraph(Device device);
+    // Graphs that never replay at the same time and pass no tensor from one replay to the next may
+    // share one private pool: a later capture then reuses the scratch memory of earlier ones.
+    DeviceGraph(Device device, const DeviceGraph& share_memory_with);
     ~DeviceGraph();
     DeviceGraph(const DeviceGraph&) = delete;
     DeviceGraph& operator=(const DeviceGraph&) = delete;

@@ -73,9 +73,11 @@ struct Graph {
     }
 };
 
-std::shared_ptr<Graph> capture_graph(const std::function<void()>& work) {
+std::shared_ptr<void> new_graph_memory() { return cuda::new_private_pool(); }
+
+std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const std::shared_ptr<void>& memory) {
     auto g = std::make_shared<Graph>();
-    g->pool = cuda::new_private_pool();
+    g->pool = std::static_pointer_cast<cuda::MemoryPool>(memory);
     cudaStream_t s = cuda::stream();
     {
         cuda::ScopedPool scope(g->pool);

@@ -15,7 +15,8 @@ void trim_memory();
 std::string description();
 
 struct Graph;  // an instantiated CUDA graph and the private memory its tensors live in
-std::shared_ptr<Graph> capture_graph(const std::function<void()>& work);
+std::shared_ptr<void> new_graph_memory();  // a private pool, type-erased for ops.cpp
+std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const std::shared_ptr<void>& memory);
 void replay_graph(Graph& graph);
 
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool accumulate);
