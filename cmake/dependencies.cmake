@@ -8,3 +8,5 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 if(TURBOLM_BUILD_TESTS)
     find_package(GTest REQUIRED)
 endif()
+# Asio and Beast are header-only; nothing from Boost is linked.
+find_package(Boost 1.74 REQUIRED)

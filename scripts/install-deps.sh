@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake ninja-build pkg-config
-    nlohmann-json3-dev libcli11-dev libpcre2-dev
+    nlohmann-json3-dev libcli11-dev libpcre2-dev libboost-dev
     libgtest-dev libgmock-dev
 )
 

@@ -19,6 +19,7 @@ struct OnlineBenchOptions {
     int64_t input_len = 128, output_len = 128;
     int64_t vocab = 0;   // prompts are random ids below this
     uint64_t seed = 0;
+    uint64_t prompt_set = 0;  // same arrivals, other prompts (so that the prefix cache favours no run)
     int64_t rerun_requests = 8;  // run again alone afterwards and compared token by token
 };
 

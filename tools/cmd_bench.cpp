@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_http.h"
 #include "bench_offline.h"
 #include "bench_online.h"
 #include "bench_stats.h"
@@ -22,6 +23,8 @@
 #include "core/parallel.h"
 #include "engine/batch_decoder.h"
 #include "io/hf_config.h"
+#include "server/api/api_service.h"
+#include "server/http/http_server.h"
 #include "turbolm/engine.h"
 
 namespace turbolm::cli {
@@ -67,6 +70,8 @@ public:
                                          "through the public engine API")
             ->check(CLI::IsMember({"static", "offline", "online"}));
         sub->add_option("--rate", online_.rate, "online: Poisson arrival rate in requests/s (default: 10)");
+        sub->add_flag("--http", http_, "online: then the same load as streaming OpenAI requests through the HTTP server "
+                                       "(in this process, over loopback), to compare");
         sub->add_option("--num-requests,-n", offline_.num_requests, "offline: requests (default: 256)");
         sub->add_option("--kv-fraction", offline_.kv_fraction, "offline: share of free GPU memory for the KV cache");
         sub->add_option("--block-size", offline_.block_size, "offline: KV positions per block (default: 16)");
@@ -179,7 +184,15 @@ private:
         online_.output_len = output_len_;
         online_.seed = seed_;
         online_.vocab = HfConfig::load(dir).get_int("vocab_size");
-        nlohmann::json run = run_online_bench(*engine.value(), online_);
+        std::shared_ptr<Engine> shared(std::move(engine.value()));
+        nlohmann::json runs = nlohmann::json::array({run_online_bench(*shared, online_)});
+        if (http_) {
+            OnlineBenchOptions o = online_;
+            o.prompt_set = 1;
+            runs.push_back(run_through_http(shared, o));
+            const double api = runs[0]["output_tokens_per_second"], via_http = runs[1]["output_tokens_per_second"];
+            std::printf("HTTP / engine API throughput: %.3f\n", via_http / api);
+        }
         nlohmann::json out = {{"tool", "turbolm bench"},
                               {"date", utc_now()},
                               {"commit", build_commit()},
@@ -190,8 +203,26 @@ private:
                               {"load_seconds", load_s},
                               {"mode", "online"},
                               {"command", command_line()},
-                              {"runs", nlohmann::json::array({run})}};
+                              {"runs", runs}};
         write_json(out);
+    }
+
+    static nlohmann::json run_through_http(const std::shared_ptr<Engine>& engine, const OnlineBenchOptions& o) {
+        server::ServiceOptions so;
+        so.served_model_name = "bench";
+        server::ApiService service(so);
+        service.set_engine(engine);
+        http::ServerOptions ho;
+        ho.port = 0;
+        ho.threads = 2;
+        http::Server server(ho, [&service](const http::Request& req, std::shared_ptr<http::Responder> res) {
+            service.handle(req, std::move(res));
+        });
+        if (Status st = server.start(); !st.is_ok()) fail(st.code(), st.message());
+        nlohmann::json run = run_http_online_bench("127.0.0.1", server.port(), "bench", o);
+        run["http_threads"] = ho.threads;
+        server.stop();
+        return run;
     }
 
     void write_json(const nlohmann::json& out) const {
@@ -209,7 +240,7 @@ private:
                         " -b " + batches + " -i " + std::to_string(input_len_) + " -o " + std::to_string(output_len_) +
                         " --warmup " + std::to_string(warmup_) + " --repeats " + std::to_string(repeats_);
         if (no_graphs_) c += " --no-graphs";
-        if (mode_ == "online") c += " --rate " + std::to_string(online_.rate);
+        if (mode_ == "online") c += " --rate " + std::to_string(online_.rate) + (http_ ? " --http" : "");
         if (mode_ != "static")
             c += " --mode " + mode_ + " -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
                  std::to_string(offline_.kv_fraction) + " --block-size " + std::to_string(offline_.block_size) +
@@ -282,7 +313,7 @@ private:
     std::string model_dir_, config_, json_path_, device_ = "cuda", mode_ = "static";
     OfflineBenchOptions offline_;
     OnlineBenchOptions online_;
-    bool dummy_weights_ = false, no_graphs_ = false;
+    bool dummy_weights_ = false, no_graphs_ = false, http_ = false;
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;
     int warmup_ = 1, repeats_ = 3;

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     commands.push_back(turbolm::cli::make_bench_command());
     commands.push_back(turbolm::cli::make_generate_command());
     commands.push_back(turbolm::cli::make_inspect_command());
+    commands.push_back(turbolm::cli::make_serve_command());
     commands.push_back(turbolm::cli::make_tokenize_command());
     for (auto& c : commands) {
         CLI::App* sub = c->add_to(app);

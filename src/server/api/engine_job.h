@@ -1,0 +1,82 @@
+// One HTTP request's generations on the engine: submits them (a completions batch has several
+// prompts, each with n completions), follows every completion to its end, cancels them all when
+// the client goes away or one fails, counts them in flight and records their metrics. Subclasses
+// turn outputs into the reply.
+//
+// The hooks run under the job's lock, on the engine thread (or the handler's, for a submit that
+// fails), so they must not block: they format and queue writes on the responder, nothing more.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "server/api/server_metrics.h"
+#include "server/http/http_server.h"
+#include "turbolm/engine.h"
+
+namespace turbolm::server {
+
+class EngineJob : public std::enable_shared_from_this<EngineJob> {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    EngineJob(std::shared_ptr<ServerMetrics> metrics, std::shared_ptr<http::Responder> responder,
+              Clock::time_point arrival);
+    virtual ~EngineJob() = default;
+    EngineJob(const EngineJob&) = delete;
+    EngineJob& operator=(const EngineJob&) = delete;
+
+    // Submits the requests, in order; call once, from the handler. The job keeps itself alive
+    // (through the engine's callbacks) until every completion has ended.
+    void start(const std::shared_ptr<Engine>& engine, std::vector<GenerationRequest> requests);
+
+protected:
+    // A piece of completion `out.index` of request `request_index`; never an error.
+    virtual void on_output(size_t request_index, const GenerationOutput& out) = 0;
+    // Every completion of every request has finished (stop, length or abort).
+    virtual void on_success() = 0;
+    // The first error; no hook runs after it.
+    virtual void on_failure(const Status& status) = 0;
+
+    http::Responder& responder() { return *responder_; }
+    // For token texts. Valid while hooks run: they run on the engine's thread, or with the handler's
+    // reference held.
+    const Engine& engine() const { return *engine_; }
+
+private:
+    struct Completion {
+        bool first_token_seen = false;
+        Clock::time_point last_token;
+    };
+    struct Submitted {
+        uint64_t id = 0;  // 0 until submit returns
+        int completions = 1;
+        int finished = 0;
+        bool ended = false;  // every completion finished, or one failed
+        bool prompt_counted = false;
+        std::vector<Completion> clocks;
+    };
+
+    void deliver(size_t request_index, const GenerationOutput& out);
+    void record(Submitted& s, const GenerationOutput& out, Clock::time_point now);
+    void fail_locked(const Status& status);  // ends the reply with the error, cancels the rest
+    void client_left();
+
+    std::mutex mu_;
+    const std::shared_ptr<ServerMetrics> metrics_;
+    const std::shared_ptr<http::Responder> responder_;
+    const Clock::time_point arrival_;
+    // The engine thread outlives every callback it runs, so a plain pointer serves cancelling from
+    // there; a weak one serves the disconnect hook, which runs on server threads and must not keep
+    // the engine alive (its last owner must never be its own thread).
+    Engine* engine_ = nullptr;
+    std::weak_ptr<Engine> weak_engine_;
+    std::vector<Submitted> submitted_;
+    size_t ended_requests_ = 0;
+    bool reply_over_ = false;  // success, failure or the client left: no more hooks
+};
+
+}  // namespace turbolm::server
