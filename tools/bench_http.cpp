@@ -57,8 +57,10 @@ private:
         }
         if (j.contains("usage") && j["usage"].is_object()) t_.usage_tokens = j["usage"].value("completion_tokens", int64_t(-1));
         if (!j.contains("choices") || j["choices"].empty()) return;
-        const auto& text = j["choices"][0]["text"];
-        if (!text.is_string() || text.get_ref<const std::string&>().empty()) return;
+        // Token ids, not text: a model without a tokenizer streams no text, and text can be held
+        // back while a character or a stop string is incomplete.
+        const auto& ids = j["choices"][0]["token_ids"];
+        if (!ids.is_array() || ids.empty()) return;
         const auto now = Clock::now();
         if (!t_.has_first) {
             t_.first = now;
@@ -132,7 +134,7 @@ nlohmann::json run_http_online_bench(const std::string& host, int port, const st
         for (auto& t : prompt) t = token(prompts);
         const nlohmann::json body = {{"model", model_name},    {"prompt", prompt},       {"max_tokens", o.output_len},
                                      {"temperature", 0.0},     {"ignore_eos", true},     {"stream", true},
-                                     {"stream_options", {{"include_usage", true}}}};
+                                     {"stream_options", {{"include_usage", true}}}, {"return_token_ids", true}};
         clients.emplace_back(stream_one, host, port, body.dump(), std::ref(traces[size_t(i)]));
     }
     for (auto& c : clients) c.join();

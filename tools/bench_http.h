@@ -1,7 +1,7 @@
 // `turbolm bench --mode online --http`: the same Poisson load as the engine-API run, sent as
 // streaming OpenAI completions to the HTTP server over loopback (each request on its own
-// connection, prompts as token ids, ignore_eos), measured the same way: TTFT at the first text
-// event, inter-token latency between events, the token count from the stream's usage chunk.
+// connection, prompts as token ids, ignore_eos, return_token_ids), measured the same way: TTFT at
+// the first token event, inter-token latency between events, the token count from the usage chunk.
 #pragma once
 
 #include <string>

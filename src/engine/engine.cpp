@@ -73,7 +73,7 @@ struct Engine::Impl {
     std::thread thread;
 
     void loop();
-    void publish_stats();
+    void publish_stats(bool stepped);
     void admit(Pending& p);
     void admit_beam(Pending& p);
     void launch_round(uint64_t request_id, Beam& b);
@@ -313,7 +313,7 @@ void Engine::Impl::on_token(const TokenEvent& e) {
     l.callback(out);
 }
 
-void Engine::Impl::publish_stats() {
+void Engine::Impl::publish_stats(bool stepped) {
     const Scheduler& sch = core->scheduler();
     const BlockManager& bm = sch.block_manager();
     std::lock_guard<std::mutex> lock(mu);
@@ -324,7 +324,7 @@ void Engine::Impl::publish_stats() {
     stats.prefix_cache_queries = bm.stats().prefix_queries;
     stats.prefix_cache_hits = bm.stats().prefix_hits;
     stats.preemptions = sch.num_preemptions();
-    ++stats.steps;
+    if (stepped) ++stats.steps;
 }
 
 void Engine::Impl::loop() {
@@ -352,7 +352,10 @@ void Engine::Impl::loop() {
                 finish(id, live.at(id), "abort", "", {}, Status::ok());
             }
         }
-        if (!core->has_unfinished()) continue;
+        if (!core->has_unfinished()) {
+            publish_stats(/*stepped=*/false);  // cancellations freed blocks: let the gauges show it
+            continue;
+        }
         // The step in flight finishes, the next one is queued on the device, and only then are the
         // finished step's tokens detokenized and streamed: that host work overlaps the device's.
         std::vector<TokenEvent> events;
@@ -375,7 +378,7 @@ void Engine::Impl::loop() {
             continue;
         }
         for (const TokenEvent& e : events) on_token(e);
-        publish_stats();
+        publish_stats(/*stepped=*/true);
     }
     std::vector<uint64_t> ids;
     for (const auto& [id, l] : live) ids.push_back(id);

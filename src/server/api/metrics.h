@@ -99,6 +99,6 @@ private:
 // shortest form that reads back exactly.
 std::string format_value(double v);
 
-inline const char* kTextContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr const char* kTextContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 }  // namespace turbolm::server::metrics

@@ -1,6 +1,7 @@
 #include "server/api/openai_job.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/api/http_util.h"
 #include "server/api/json_errors.h"
@@ -14,21 +15,17 @@ OpenAiJob::OpenAiJob(OpenAiReplySpec spec, std::shared_ptr<ServerMetrics> metric
                      std::shared_ptr<http::Responder> responder, Clock::time_point arrival)
     : EngineJob(std::move(metrics), std::move(responder), arrival), spec_(std::move(spec)) {
     choices_.resize(spec_.prompt_tokens.size() * size_t(spec_.completions_per_prompt));
+    if (spec_.echo.empty()) return;
+    // The echoed prompt leads the text, and log-probability offsets count from its end.
     for (size_t i = 0; i < choices_.size(); ++i) {
-        if (spec_.echo.empty()) continue;
-        // The echoed prompt leads the text, and log-probability offsets count from its end.
         choices_[i].text = spec_.echo[i / size_t(spec_.completions_per_prompt)];
         choices_[i].text_offset = int64_t(choices_[i].text.size());
     }
 }
 
 json OpenAiJob::envelope() const {
-    json j = {{"id", spec_.id},
-              {"object", spec_.chat ? (spec_.stream ? "chat.completion.chunk" : "chat.completion")
-                                    : "text_completion"},
-              {"created", spec_.created},
-              {"model", spec_.model}};
-    return j;
+    const char* object = spec_.chat ? (spec_.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+    return {{"id", spec_.id}, {"object", object}, {"created", spec_.created}, {"model", spec_.model}};
 }
 
 json OpenAiJob::logprobs_json(Choice& c) {
@@ -44,13 +41,14 @@ void OpenAiJob::on_output(size_t request_index, const GenerationOutput& out) {
     Choice& c = choices_[index];
     c.text += out.text;
     c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+    if (spec_.return_token_ids) c.token_ids.insert(c.token_ids.end(), out.token_ids.begin(), out.token_ids.end());
     c.completion_tokens = std::max(c.completion_tokens, out.completion_tokens);
     if (out.finished) c.finish_reason = out.finish_reason;
     if (!spec_.stream) return;
     start_stream();
     // A piece whose text is held back (a stop string may be forming) waits; its log-probabilities
-    // go with the next text.
-    if (!c.text.empty() || out.finished) send_chunk(index, c, out.finished);
+    // go with the next text. A client that asked for token ids gets each token as it comes.
+    if (!c.text.empty() || out.finished || !c.token_ids.empty()) send_chunk(index, c, out.finished);
 }
 
 void OpenAiJob::start_stream() {
@@ -79,6 +77,7 @@ void OpenAiJob::send_chunk(size_t index, Choice& c, bool finished) {
     }
     choice["logprobs"] = logprobs_json(c);
     choice["finish_reason"] = finished ? json(c.finish_reason) : json(nullptr);
+    if (spec_.return_token_ids) choice["token_ids"] = std::exchange(c.token_ids, {});
     c.text.clear();
     json chunk = envelope();
     chunk["choices"] = json::array({std::move(choice)});
@@ -95,6 +94,7 @@ json OpenAiJob::full_reply() {
         else choice["text"] = c.text;
         choice["logprobs"] = logprobs_json(c);
         choice["finish_reason"] = c.finish_reason;
+        if (spec_.return_token_ids) choice["token_ids"] = c.token_ids;
         choices.push_back(std::move(choice));
     }
     json reply = envelope();

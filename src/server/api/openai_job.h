@@ -23,6 +23,7 @@ struct OpenAiReplySpec {
     std::string model;
     bool stream = false;
     bool include_usage = false;
+    bool return_token_ids = false;  // "token_ids" in each choice; a stream then sends every token at once
     int completions_per_prompt = 1;
     std::optional<int> logprobs;        // asked for: completions' count or chat's top_logprobs
     std::vector<int64_t> prompt_tokens;  // per prompt
@@ -43,6 +44,7 @@ private:
     struct Choice {
         std::string text;                 // whole text (replies) or text not yet sent (streams)
         std::vector<TokenLogprobs> logprobs;  // likewise
+        std::vector<int32_t> token_ids;       // likewise, when asked for
         int64_t text_offset = 0;
         int64_t completion_tokens = 0;
         std::string finish_reason;

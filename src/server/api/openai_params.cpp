@@ -53,6 +53,8 @@ bool read_common(const std::string& name, const json& v, OpenAiRequest& r, Commo
                 unrecognized(full);
             }
         }
+    } else if (name == "return_token_ids") {
+        if (!v.is_null()) r.return_token_ids = boolean(v, name);
     } else if (name == "user") {
         if (!v.is_null()) string(v, name);  // an end-user id for abuse tracking: nothing to track here
     } else if (name == "logit_bias") {
@@ -196,11 +198,11 @@ OpenAiRequest parse_chat_request(const json& body, const std::string& served_mod
             const json& f = object(v, name);
             if (!f.contains("type") || f["type"] != "text") unsupported(name, "a response format other than text");
         } else if (name == "tools") {
-            if (!v.is_null() && (!v.is_array() || !v.empty())) unsupported(name, "tool calling");
+            if (!v.is_null() && (!v.is_array() || !v.empty())) unsupported(name, "function calling");
         } else if (name == "tool_choice") {
-            if (!v.is_null() && v != "none" && v != "auto") unsupported(name, "tool calling");
+            if (!v.is_null() && v != "none" && v != "auto") unsupported(name, "function calling");
         } else if (name == "parallel_tool_calls") {
-            if (!v.is_null()) boolean(v, name);  // meaningless without tools
+            if (!v.is_null()) boolean(v, name);  // meaningless without functions to call
         } else {
             unrecognized(name);
         }

@@ -29,6 +29,7 @@ struct OpenAiRequest {
     std::optional<int64_t> max_tokens;
     bool stream = false;
     bool include_usage = false;  // stream_options.include_usage
+    bool return_token_ids = false;  // vLLM's extension: each choice (and chunk) carries its token ids
     bool echo = false;           // completions: the prompt's text before each completion
     // Completions: `logprobs` (alternatives per token); chat: `top_logprobs` when `logprobs` is true.
     std::optional<int> logprobs;

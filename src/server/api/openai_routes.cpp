@@ -66,6 +66,7 @@ void handle_openai(const ServiceContext& ctx, const http::Request& request, std:
     spec.model = served;
     spec.stream = r.stream;
     spec.include_usage = r.include_usage;
+    spec.return_token_ids = r.return_token_ids;
     spec.completions_per_prompt = r.params.beam_width > 1 ? 1 : r.params.n;
     spec.logprobs = r.logprobs;
     std::vector<GenerationRequest> requests;
