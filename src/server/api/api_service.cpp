@@ -43,10 +43,16 @@ struct ApiService::Impl {
     mutable std::mutex mu;
     std::shared_ptr<Engine> engine;
     Status load_error;
+    // Two threads turn engine outputs into replies. Shut down before the engine goes: outputs
+    // that arrive after that (the engine aborting what is left) are delivered on its thread.
+    std::shared_ptr<OutputDelivery> delivery = std::make_shared<OutputDelivery>(2);
+
+    ~Impl() { delivery->shutdown(); }
 
     ServiceContext context() const {
         std::lock_guard<std::mutex> lock(mu);
-        return ServiceContext{options, engine, load_error, metrics, created, std::chrono::steady_clock::now()};
+        return ServiceContext{options,  engine,  load_error, metrics,
+                              delivery, created, std::chrono::steady_clock::now()};
     }
 
     void route(const ServiceContext& ctx, const http::Request& request, const std::string& path,

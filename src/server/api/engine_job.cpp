@@ -16,7 +16,9 @@ EngineJob::EngineJob(std::shared_ptr<ServerMetrics> metrics, std::shared_ptr<htt
                      Clock::time_point arrival)
     : metrics_(std::move(metrics)), responder_(std::move(responder)), arrival_(arrival) {}
 
-void EngineJob::start(const std::shared_ptr<Engine>& engine, std::vector<GenerationRequest> requests) {
+void EngineJob::start(const std::shared_ptr<Engine>& engine, std::vector<GenerationRequest> requests,
+                      std::shared_ptr<OutputDelivery> delivery) {
+    delivery_ = std::move(delivery);
     {
         std::lock_guard<std::mutex> lock(mu_);
         engine_ = engine.get();
@@ -32,7 +34,7 @@ void EngineJob::start(const std::shared_ptr<Engine>& engine, std::vector<Generat
     for (size_t i = 0; i < requests.size(); ++i) {
         metrics_->request_started();
         Expected<uint64_t> id =
-            engine->submit(std::move(requests[i]), [self, i](const GenerationOutput& out) { self->deliver(i, out); });
+            engine->submit(std::move(requests[i]), [self, i](const GenerationOutput& out) { self->arrive(i, out); });
         std::lock_guard<std::mutex> lock(mu_);
         if (!id) {
             metrics_->request_ended();
@@ -54,8 +56,36 @@ void EngineJob::start(const std::shared_ptr<Engine>& engine, std::vector<Generat
     });
 }
 
-void EngineJob::deliver(size_t request_index, const GenerationOutput& out) {
+void EngineJob::arrive(size_t request_index, const GenerationOutput& out) {
     const Clock::time_point now = Clock::now();
+    if (!delivery_) return deliver(request_index, out, now);
+    {
+        std::lock_guard<std::mutex> lock(arrived_mu_);
+        arrived_.push_back({request_index, out, now});
+        if (draining_) return;
+        draining_ = true;
+    }
+    delivery_->post([self = shared_from_this()] { self->drain(); });
+}
+
+void EngineJob::drain() {
+    // The engine stays alive while its outputs are turned into text (token_text for logprobs).
+    const std::shared_ptr<Engine> engine = weak_engine_.lock();
+    for (;;) {
+        std::deque<Arrived> batch;
+        {
+            std::lock_guard<std::mutex> lock(arrived_mu_);
+            if (arrived_.empty()) {
+                draining_ = false;
+                return;
+            }
+            batch.swap(arrived_);
+        }
+        for (const Arrived& a : batch) deliver(a.request_index, a.out, a.at);
+    }
+}
+
+void EngineJob::deliver(size_t request_index, const GenerationOutput& out, Clock::time_point now) {
     std::lock_guard<std::mutex> lock(mu_);
     Submitted& s = submitted_[request_index];
     if (s.ended) return;  // the other completions of a request that failed

@@ -3,16 +3,19 @@
 // the client goes away or one fails, counts them in flight and records their metrics. Subclasses
 // turn outputs into the reply.
 //
-// The hooks run under the job's lock, on the engine thread (or the handler's, for a submit that
-// fails), so they must not block: they format and queue writes on the responder, nothing more.
+// The hooks run under the job's lock, one at a time and in order: on an OutputDelivery thread when
+// the job has one (the engine's thread only queues the outputs), else on the engine's thread; on
+// the handler's for a submit that fails. They must not block: they format and queue writes.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "server/api/output_delivery.h"
 #include "server/api/server_metrics.h"
 #include "server/http/http_server.h"
 #include "turbolm/engine.h"
@@ -31,7 +34,8 @@ public:
 
     // Submits the requests, in order; call once, from the handler. The job keeps itself alive
     // (through the engine's callbacks) until every completion has ended.
-    void start(const std::shared_ptr<Engine>& engine, std::vector<GenerationRequest> requests);
+    void start(const std::shared_ptr<Engine>& engine, std::vector<GenerationRequest> requests,
+               std::shared_ptr<OutputDelivery> delivery = nullptr);
 
 protected:
     // A piece of completion `out.index` of request `request_index`; never an error.
@@ -42,8 +46,8 @@ protected:
     virtual void on_failure(const Status& status) = 0;
 
     http::Responder& responder() { return *responder_; }
-    // For token texts. Valid while hooks run: they run on the engine's thread, or with the handler's
-    // reference held.
+    // For token texts. Valid while hooks run: the engine is held while queued outputs are delivered,
+    // and otherwise they run on the engine's thread or with the handler's reference held.
     const Engine& engine() const { return *engine_; }
 
 private:
@@ -60,7 +64,10 @@ private:
         std::vector<Completion> clocks;
     };
 
-    void deliver(size_t request_index, const GenerationOutput& out);
+    // On the engine's thread: the output with the time it came, to deliver now or on `delivery_`.
+    void arrive(size_t request_index, const GenerationOutput& out);
+    void drain();  // on a delivery thread: everything queued, in order
+    void deliver(size_t request_index, const GenerationOutput& out, Clock::time_point now);
     void record(Submitted& s, const GenerationOutput& out, Clock::time_point now);
     void fail_locked(const Status& status);  // ends the reply with the error, cancels the rest
     void client_left();
@@ -77,6 +84,16 @@ private:
     std::vector<Submitted> submitted_;
     size_t ended_requests_ = 0;
     bool reply_over_ = false;  // success, failure or the client left: no more hooks
+
+    struct Arrived {
+        size_t request_index = 0;
+        GenerationOutput out;
+        Clock::time_point at;
+    };
+    std::shared_ptr<OutputDelivery> delivery_;
+    std::mutex arrived_mu_;           // taken alone, never with mu_ held
+    std::deque<Arrived> arrived_;
+    bool draining_ = false;           // a drain() is queued or running
 };
 
 }  // namespace turbolm::server

@@ -122,7 +122,7 @@ void handle_kserve_generate(const ServiceContext& ctx, const http::Request& requ
                                              std::move(responder), ctx.arrival);
     std::vector<GenerationRequest> requests;
     requests.push_back(std::move(g));
-    job->start(engine, std::move(requests));
+    job->start(engine, std::move(requests), ctx.delivery);
 }
 
 }  // namespace turbolm::server

@@ -83,7 +83,7 @@ void handle_openai(const ServiceContext& ctx, const http::Request& request, std:
         requests.push_back(std::move(g));
     }
     auto job = std::make_shared<OpenAiJob>(std::move(spec), ctx.metrics, std::move(responder), ctx.arrival);
-    job->start(engine, std::move(requests));
+    job->start(engine, std::move(requests), ctx.delivery);
 }
 
 }  // namespace

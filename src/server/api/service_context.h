@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/api/api_service.h"
+#include "server/api/output_delivery.h"
 #include "server/api/server_metrics.h"
 
 namespace turbolm::server {
@@ -19,6 +20,7 @@ struct ServiceContext {
     std::shared_ptr<Engine> engine;  // null while loading
     Status load_error;               // why loading failed, when it did
     std::shared_ptr<ServerMetrics> metrics;
+    std::shared_ptr<OutputDelivery> delivery;  // where engine outputs become replies
     int64_t created = 0;  // when the service started (unix seconds): its model's "created"
     std::chrono::steady_clock::time_point arrival;
 };
