@@ -33,6 +33,7 @@ run online-llama-3-8b-128-128-rate100 --mode online -n 1500 --rate 100 -i 128 -o
 run online-llama-3-8b-preempting --mode online -n 400 --rate 100 -i 128 -o 128 --kv-fraction 0.03
 # Arrivals faster than the GPU can serve, through the engine API and then through the HTTP server.
 run online-llama-3-8b-http-vs-api --mode online -n 1500 --rate 200 -i 128 -o 128 --http
+run online-llama-3-8b-http-vs-api-rate60 --mode online -n 1000 --rate 60 -i 128 -o 128 --http
 
 python3 - "$results" "$day" <<'PY'
 import json, pathlib, sys
