@@ -133,6 +133,7 @@ private:
                 return;
             }
             std::shared_ptr<Engine> shared(std::move(engine.value()));
+            std::printf("turbolm: loaded %s\n", shared->description().c_str());
             std::printf("turbolm: %s\n", shared->kv_summary().c_str());
             service.set_engine(std::move(shared));
             std::printf("turbolm: ready: http://%s:%d/ (OpenAI API at /v1, KServe v2 at /v2, metrics at /metrics)\n",

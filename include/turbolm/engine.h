@@ -110,6 +110,8 @@ public:
     int64_t max_model_len() const;
     EngineStats stats() const;  // as of the last step; safe from any thread
     const std::string& kv_summary() const;  // "KV cache: N blocks of 16 tokens (...)"
+    // What was loaded: "LlamaForCausalLM, 8.03 B parameters, 14.96 GiB of bf16 weights on NVIDIA H200 (...)".
+    const std::string& description() const;
 
     // Text helpers for front ends (servers), safe from any thread. Without a tokenizer they fail
     // with kNotFound (and token_text gives "").

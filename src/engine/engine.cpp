@@ -3,6 +3,7 @@
 #include "turbolm/engine.h"
 
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -46,6 +47,7 @@ struct Engine::Impl {
     std::vector<int32_t> eos_ids;
     int64_t max_model_len = 0;
     KvSizing kv;
+    std::string description;
     std::unique_ptr<EngineCore> core;
 
     std::mutex mu;
@@ -106,6 +108,18 @@ CoreRequest core_request(uint64_t id, std::vector<int32_t> prompt, const Generat
     r.ignore_eos = false;  // the list above already leaves the end-of-sequence ids out when asked
     r.priority = p.priority;
     return r;
+}
+
+std::string describe(const Model& m) {
+    char size[96];
+    const double params = double(m.parameter_count()), gib = double(m.weight_bytes()) / double(1ull << 30);
+    if (params >= 1e9) std::snprintf(size, sizeof size, "%.2f B parameters", params / 1e9);
+    else std::snprintf(size, sizeof size, "%.1f M parameters", params / 1e6);
+    char bytes[64];
+    if (gib >= 1.0) std::snprintf(bytes, sizeof bytes, "%.2f GiB", gib);
+    else std::snprintf(bytes, sizeof bytes, "%.1f MiB", gib * 1024.0);
+    return str_cat(m.config().architecture, ", ", size, ", ", bytes, " of ", dtype_name(m.config().dtype), " weights on ",
+                   ops::device_description(m.device()));
 }
 
 }  // namespace
@@ -412,6 +426,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
             fail(StatusCode::kInvalidArgument, "unknown device '", config.device, "' (cpu or cuda)");
         if (mo.device == Device::kCpu) mo.precision = ops::MatmulPrecision::kWeightType;
         impl->model = Model::load(config.model_dir, mo);
+        impl->description = describe(*impl->model);
         // Text needs the tokenizer; a model without one still serves token ids.
         if (catch_status([&] { impl->tokenizer = Tokenizer::load(config.model_dir); }).is_ok() == false)
             impl->tokenizer.reset();
@@ -474,6 +489,7 @@ EngineStats Engine::stats() const {
     return impl_->stats;
 }
 const std::string& Engine::kv_summary() const { return impl_->kv.summary; }
+const std::string& Engine::description() const { return impl_->description; }
 
 bool Engine::has_tokenizer() const { return impl_->tokenizer != nullptr; }
 
