@@ -5,6 +5,6 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 scripts/build.sh turbolm
 if [ $# -eq 0 ]; then
-    set -- generate --model models/demo --prompt "And God said" -n 64
+    set -- serve  # the bundled demo model on http://127.0.0.1:8000/
 fi
 exec "${TURBOLM_BUILD_DIR:-build}/turbolm" "$@"
