@@ -15,6 +15,7 @@ public:
 };
 
 std::unique_ptr<Command> make_bench_command();
+std::unique_ptr<Command> make_eval_command();
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_inspect_command();
 std::unique_ptr<Command> make_serve_command();

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
     turbolm::cli::Command* selected = nullptr;
     std::vector<std::unique_ptr<turbolm::cli::Command>> commands;
     commands.push_back(turbolm::cli::make_bench_command());
+    commands.push_back(turbolm::cli::make_eval_command());
     commands.push_back(turbolm::cli::make_generate_command());
     commands.push_back(turbolm::cli::make_inspect_command());
     commands.push_back(turbolm::cli::make_serve_command());

@@ -6,6 +6,7 @@
 #include "io/checkpoint.h"
 #include "models/registry.h"
 #include "models/weight_placement.h"
+#include "models/weight_rounding.h"
 
 namespace turbolm {
 
@@ -32,10 +33,13 @@ std::unique_ptr<Model> Model::build(const HfConfig& hf, const WeightSource& weig
     const Architecture& arch = architecture_for(hf);
     ModelConfig cfg = arch.parse_config(hf);
     validate(cfg, hf);
-    ModelWeights w = arch.load_weights(cfg, weights);
+    std::optional<RoundedWeights> rounded;
+    if (options.round_weights) rounded.emplace(weights, *options.round_weights);
+    const WeightSource& source = rounded ? static_cast<const WeightSource&>(*rounded) : weights;
+    ModelWeights w = arch.load_weights(cfg, source);
     if (options.device != Device::kCpu)
         w = place_weights(std::move(w), options.device, ops::compute_dtype(options.device, cfg.dtype), options.on_progress);
-    log::debug("loaded ", cfg.architecture, " from ", weights.describe(), " on ", device_name(options.device));
+    log::debug("loaded ", cfg.architecture, " from ", source.describe(), " on ", device_name(options.device));
     return std::unique_ptr<Model>(new Model(std::move(cfg), std::move(w), options));
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -27,6 +28,9 @@ struct ModelOptions {
     // 16-bit type. The GPU always multiplies in the 16-bit compute dtype (ops::compute_dtype).
     ops::MatmulPrecision precision = ops::MatmulPrecision::kF32;
     Device device = Device::kCpu;
+    // Evaluation only: round every weight matrix and embedding to this 16-bit type (kBF16 or kF16) on
+    // load, a candidate with a known small error for `turbolm eval` (models/weight_rounding.h).
+    std::optional<DType> round_weights;
     // Called as the weights reach the device: layers placed so far and in all.
     std::function<void(int64_t, int64_t)> on_progress;
 };
