@@ -62,6 +62,8 @@ public:
         sub->add_option("--warmup", warmup_, "Runs discarded before measuring (default: 1)");
         sub->add_option("--repeats,-r", repeats_, "Measured runs per batch size (default: 3)");
         sub->add_flag("--no-graphs", no_graphs_, "Launch decode steps one kernel at a time");
+        sub->add_option("--quantize", quantize_, "Weight-only quantization at load: none (default) or int8")
+            ->check(CLI::IsMember({"none", "int8"}));
         sub->add_option("--threads,-t", threads_, "CPU threads (default: all cores)");
         sub->add_option("--seed", seed_, "Seed of weights and prompts (default: 0)");
         sub->add_option("--json", json_path_, "Write the results to this file");
@@ -115,6 +117,7 @@ private:
         mo.seed = seed_;
         mo.device = device;
         mo.precision = ops::MatmulPrecision::kWeightType;
+        mo.quantize = parse_weight_quantization(quantize_);
         const auto load_start = Clock::now();
         auto model = Model::load(dir, mo);
         ops::synchronize(device);
@@ -136,6 +139,7 @@ private:
                               {"weight_bytes", model->weight_bytes()},
                               {"load_seconds", load_s},
                               {"graphs", !no_graphs_ && device != Device::kCpu},
+                              {"quantize", quantize_},
                               {"input_len", input_len_},
                               {"output_len", output_len_},
                               {"warmup", warmup_},
@@ -174,6 +178,7 @@ private:
         ec.max_batched_tokens = offline_.max_batched_tokens;
         ec.max_running = offline_.max_running;
         ec.cuda_graphs = !no_graphs_;
+        ec.quantize = quantize_;
         const auto load_start = Clock::now();
         auto engine = Engine::create(ec);
         if (!engine.has_value()) fail(engine.status().code(), engine.status().message());
@@ -240,6 +245,7 @@ private:
                         " -b " + batches + " -i " + std::to_string(input_len_) + " -o " + std::to_string(output_len_) +
                         " --warmup " + std::to_string(warmup_) + " --repeats " + std::to_string(repeats_);
         if (no_graphs_) c += " --no-graphs";
+        if (quantize_ != "none") c += " --quantize " + quantize_;
         if (mode_ == "online") c += " --rate " + std::to_string(online_.rate) + (http_ ? " --http" : "");
         if (mode_ != "static")
             c += " --mode " + mode_ + " -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
@@ -314,6 +320,7 @@ private:
     OfflineBenchOptions offline_;
     OnlineBenchOptions online_;
     bool dummy_weights_ = false, no_graphs_ = false, http_ = false;
+    std::string quantize_ = "none";
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;
     int warmup_ = 1, repeats_ = 3;

@@ -42,6 +42,8 @@ public:
         sub->add_option("--matmul-precision", precision_,
                         "f32: activations stay f32 (reference); weight: multiply in the weights' 16-bit type")
             ->check(CLI::IsMember({"f32", "weight"}));
+        sub->add_option("--quantize", quantize_, "Weight-only quantization at load: none (default) or int8")
+            ->check(CLI::IsMember({"none", "int8"}));
         sub->add_flag("--json", json_, "Print the result as JSON");
         return sub;
     }
@@ -95,6 +97,7 @@ private:
         mo.seed = seed_.value_or(0);
         mo.precision = precision_ == "weight" ? ops::MatmulPrecision::kWeightType : ops::MatmulPrecision::kF32;
         mo.device = parse_device(device_);
+        mo.quantize = parse_weight_quantization(quantize_);
         auto model = Model::load(model_dir_, mo);
         const GenerationConfig gen = GenerationConfig::load(model_dir_);
 
@@ -162,6 +165,7 @@ private:
     bool json_ = false;
     std::string device_ = "cpu";
     std::string precision_ = "f32";
+    std::string quantize_ = "none";
 };
 
 }  // namespace

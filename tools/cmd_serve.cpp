@@ -68,6 +68,8 @@ public:
         sub->add_option("--max-batched-tokens", engine_.max_batched_tokens, "Tokens computed per step (default: 8192)");
         sub->add_option("--max-running", engine_.max_running, "Requests decoding at once (default: 256)");
         sub->add_flag("--no-graphs", no_graphs_, "Launch every step one kernel at a time (no CUDA graphs)");
+        sub->add_option("--quantize", engine_.quantize, "Weight-only quantization at load: none (default) or int8")
+            ->check(CLI::IsMember({"none", "int8"}));
         sub->add_flag("--dummy-weights", engine_.dummy_weights, "Random weights of the config's shapes (no weight files)");
         return sub;
     }

@@ -25,6 +25,7 @@ struct EngineConfig {
     int64_t max_batched_tokens = 8192;  // tokens computed per step
     int64_t max_running = 256;          // requests decoding at once
     bool cuda_graphs = true;            // replay decode steps from CUDA graphs (off: every step eager)
+    std::string quantize = "none";      // weight-only quantization at load: "none" or "int8"
     // Loading progress in [0, 1] as the weights reach the device (called on the loading thread).
     std::function<void(double)> on_load_progress;
 };

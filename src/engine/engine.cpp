@@ -419,6 +419,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
     Status st = catch_status([&] {
         ModelOptions mo;
         mo.dummy_weights = config.dummy_weights;
+        mo.quantize = parse_weight_quantization(config.quantize);
         if (config.on_load_progress)
             mo.on_progress = [cb = config.on_load_progress](int64_t done, int64_t total) { cb(double(done) / double(total)); };
         mo.device = config.device == "cpu" ? Device::kCpu : Device::kCuda;

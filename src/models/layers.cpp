@@ -3,6 +3,14 @@
 
 namespace turbolm {
 
+void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate) {
+    if (l.w.dtype() == DType::kI8) {
+        ops::linear_int8(x, l.w, l.scale, l.b, y, accumulate);
+    } else {
+        ops::linear(x, l.w, l.b, y, p, accumulate);
+    }
+}
+
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y) {
     if (cfg.norm == NormKind::kRms) {
         ops::rms_norm(x, n.w, cfg.norm_eps, y);
@@ -21,27 +29,27 @@ void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const Tensor& x, T
     if (f.gate_up.w.defined()) {
         const int64_t n_ff = f.gate_up.out() / 2;
         Tensor both = Tensor::empty({T, 2 * n_ff}, x.dtype(), x.device());
-        ops::linear(x, f.gate_up.w, f.gate_up.b, both, p);
+        linear_forward(x, f.gate_up, both, p);
         gate = both.slice(1, 0, n_ff);
         up = both.slice(1, n_ff, 2 * n_ff);
     } else {
         const int64_t n_ff = f.gate.out();
         gate = Tensor::empty({T, n_ff}, x.dtype(), x.device());
         up = Tensor::empty({T, n_ff}, x.dtype(), x.device());
-        ops::linear(x, f.gate.w, f.gate.b, gate, p);
-        ops::linear(x, f.up.w, f.up.b, up, p);
+        linear_forward(x, f.gate, gate, p);
+        linear_forward(x, f.up, up, p);
     }
     ops::act_mul(cfg.act, gate, up, gate);
-    ops::linear(gate, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
+    linear_forward(gate, f.down, residual, p, /*accumulate=*/true);
 }
 
 // residual += down(act(up(x)))
 void plain_forward(const ModelConfig& cfg, const PlainFfn& f, const Tensor& x, Tensor& residual,
                    ops::MatmulPrecision p) {
     Tensor h = Tensor::empty({x.size(0), f.up.out()}, x.dtype(), x.device());
-    ops::linear(x, f.up.w, f.up.b, h, p);
+    linear_forward(x, f.up, h, p);
     ops::act_inplace(cfg.act, h);
-    ops::linear(h, f.down.w, f.down.b, residual, p, /*accumulate=*/true);
+    linear_forward(h, f.down, residual, p, /*accumulate=*/true);
 }
 
 // The few tokens of a decode step: routing, grouping and the experts' products all on the device,
@@ -51,7 +59,7 @@ void moe_forward_on_device(const ModelConfig& cfg, const MoeFfn& f, const Tensor
     const int64_t T = x.size(0), E = cfg.n_expert, K = cfg.n_expert_used, P = T * K, F = cfg.n_ff;
     const Device dev = x.device();
     Tensor logits = Tensor::empty({T, E}, DType::kF32, dev);
-    ops::linear(x, f.router.w, f.router.b, logits, p);
+    linear_forward(x, f.router, logits, p);
     Tensor ids = Tensor::empty({T, K}, DType::kI32, dev);
     Tensor weights = Tensor::empty({T, K}, DType::kF32, dev);
     ops::moe_route_device(logits, K, cfg.moe_renormalize, ids, weights);
@@ -74,7 +82,7 @@ void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tenso
     const int64_t T = x.size(0), E = cfg.n_expert, K = cfg.n_expert_used, D = x.size(1);
     const Device dev = x.device();
     Tensor logits_dev = Tensor::empty({T, E}, DType::kF32, dev);
-    ops::linear(x, f.router.w, f.router.b, logits_dev, p);
+    linear_forward(x, f.router, logits_dev, p);
     // Routing is decided on the host: each expert then runs once over the rows sent to it.
     Tensor logits = logits_dev.to_device(Device::kCpu);
     Tensor expert_ids = Tensor::empty({T, K}, DType::kI32);

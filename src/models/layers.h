@@ -11,8 +11,9 @@
 namespace turbolm {
 
 struct Linear {
-    Tensor w;  // [out, in], stored dtype
-    Tensor b;  // f32 [out] or undefined
+    Tensor w;      // [out, in], stored dtype, or int8 when quantized
+    Tensor b;      // f32 [out] or undefined
+    Tensor scale;  // f32 [out] with int8 w: row r of the weight is w[r, :] * scale[r]
     int64_t out() const { return w.size(0); }
 };
 
@@ -68,6 +69,8 @@ struct ModelWeights {
 // Block forwards. x: [T, n_embd] in the activation dtype; the residual is f32 [T, n_embd] and the
 // FFN's output is added into it.
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
+// y (+)= x @ l^T + b, whatever form l's weight has (16/32-bit or int8 with scales).
+void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate = false);
 void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
                  ops::MatmulPrecision precision);
 // Whether a step of n_tokens runs its expert layers without the host (so it can be graph-recorded).

@@ -39,6 +39,7 @@ std::unique_ptr<Model> Model::build(const HfConfig& hf, const WeightSource& weig
     ModelWeights w = arch.load_weights(cfg, source);
     if (options.device != Device::kCpu)
         w = place_weights(std::move(w), options.device, ops::compute_dtype(options.device, cfg.dtype), options.on_progress);
+    quantize_weights(w, options.quantize, options.device);
     log::debug("loaded ", cfg.architecture, " from ", source.describe(), " on ", device_name(options.device));
     return std::unique_ptr<Model>(new Model(std::move(cfg), std::move(w), options));
 }
@@ -77,13 +78,13 @@ void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in
     // into column slices of the same buffer.
     Tensor qkv = Tensor::empty({T, q_dim + 2 * kv_dim}, act_dtype_, dev);
     if (aw.fused()) {
-        ops::linear(x, aw.qkv.w, aw.qkv.b, qkv, p);
+        linear_forward(x, aw.qkv, qkv, p);
     } else {
         Tensor q2 = qkv.slice(1, 0, q_dim), k2 = qkv.slice(1, q_dim, q_dim + kv_dim),
                v2 = qkv.slice(1, q_dim + kv_dim, q_dim + 2 * kv_dim);
-        ops::linear(x, aw.q.w, aw.q.b, q2, p);
-        ops::linear(x, aw.k.w, aw.k.b, k2, p);
-        ops::linear(x, aw.v.w, aw.v.b, v2, p);
+        linear_forward(x, aw.q, q2, p);
+        linear_forward(x, aw.k, k2, p);
+        linear_forward(x, aw.v, v2, p);
     }
     ops::QkvToCacheArgs args;
     args.n_head = H;
@@ -108,7 +109,7 @@ void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in
     params.window = cfg_.layer_window[size_t(layer)];
     Tensor attn = Tensor::empty({T, H, hd}, act_dtype_, dev);
     ops::attention(q, kv.k(layer), kv.v(layer), in.attention, params, attn);
-    ops::linear(attn.view({T, q_dim}), aw.o.w, aw.o.b, residual, p, /*accumulate=*/true);
+    linear_forward(attn.view({T, q_dim}), aw.o, residual, p, /*accumulate=*/true);
 }
 
 Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) const {
@@ -149,7 +150,7 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
     } else {
         logits = Tensor::empty({rows.size(0), cfg_.n_vocab}, DType::kF32, dev);
     }
-    ops::linear(normed, w_.lm_head.w, w_.lm_head.b, logits, options_.precision);
+    linear_forward(normed, w_.lm_head, logits, options_.precision);
     return logits;
 }
 
@@ -207,6 +208,7 @@ void for_each_weight(const ModelWeights& w, Fn&& fn) {
     auto linear = [&](const Linear& l) {
         fn(l.w);
         fn(l.b);
+        fn(l.scale);
     };
     auto norm = [&](const Norm& n) {
         fn(n.w);

@@ -15,6 +15,7 @@
 #include "models/layers.h"
 #include "models/model_config.h"
 #include "models/rope_table.h"
+#include "models/weight_quantization.h"
 #include "models/step_inputs.h"
 #include "models/weights.h"
 
@@ -31,6 +32,8 @@ struct ModelOptions {
     // Evaluation only: round every weight matrix and embedding to this 16-bit type (kBF16 or kF16) on
     // load, a candidate with a known small error for `turbolm eval` (models/weight_rounding.h).
     std::optional<DType> round_weights;
+    // Weight-only quantization of the layers' projections, after the weights reach the device.
+    WeightQuantization quantize = WeightQuantization::kNone;
     // Called as the weights reach the device: layers placed so far and in all.
     std::function<void(int64_t, int64_t)> on_progress;
 };

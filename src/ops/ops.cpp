@@ -58,6 +58,36 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Matmul
               m, n, k, accumulate, precision);
 }
 
+void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(x, linear_int8(x, q, scale, b, y, accumulate))
+    require_cpu(q, "linear_int8 weight");
+    require_f32_rows(x, "linear_int8 input");
+    require_f32_rows(y, "linear_int8 output");
+    TURBOLM_CHECK(q.dtype() == DType::kI8 && q.ndim() == 2 && q.stride(1) == 1, "linear_int8 weight ", q.describe());
+    const int64_t m = x.size(0), k = x.size(1), n = q.size(0);
+    TURBOLM_CHECK(x.ndim() == 2 && y.ndim() == 2 && q.size(1) == k && y.size(0) == m && y.size(1) == n,
+                  "linear_int8 shapes: x ", x.describe(), " q ", q.describe(), " y ", y.describe());
+    TURBOLM_CHECK(scale.dtype() == DType::kF32 && scale.numel() == n && scale.is_contiguous(), "linear_int8 scale ",
+                  scale.describe());
+    const float* bias = nullptr;
+    if (b.defined()) {
+        TURBOLM_CHECK(b.dtype() == DType::kF32 && b.numel() == n && b.is_contiguous(), "linear_int8 bias ", b.describe());
+        bias = b.data<float>();
+    }
+    cpu::linear_int8(x.data<float>(), x.stride(0), q.data<int8_t>(), q.stride(0), scale.data<float>(), bias,
+                     y.data<float>(), y.stride(0), m, n, k, accumulate);
+}
+
+void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale) {
+    TURBOLM_DISPATCH_CUDA(w, quantize_rows_int8(w, q, scale))
+    require_cpu(q, "quantized weight");
+    TURBOLM_CHECK(w.ndim() == 2 && w.stride(1) == 1 && q.dtype() == DType::kI8 && q.shape() == w.shape() &&
+                      q.is_contiguous() && scale.dtype() == DType::kF32 && scale.numel() == w.size(0),
+                  "quantize_rows_int8: w ", w.describe(), " q ", q.describe(), " scale ", scale.describe());
+    cpu::quantize_rows_int8(w.raw_data(), w.dtype(), w.stride(0), q.data<int8_t>(), scale.data<float>(), w.size(0),
+                            w.size(1));
+}
+
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
     TURBOLM_DISPATCH_CUDA(x, rms_norm(x, w, eps, y))
     require_cpu(x, "rms_norm");

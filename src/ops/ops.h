@@ -47,6 +47,15 @@ DType compute_dtype(Device device, DType weight_dtype);
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, MatmulPrecision precision,
             bool accumulate = false);
 
+// Weight-only INT8: y[t, :] (+)= x[t, :] @ (q * scale)^T + b, with q int8 [out, in] and one f32
+// scale per output row. CPU: x, y f32. GPU: x 16-bit, y f32 or x's type; a few rows stream the int8
+// weights once (decode), more dequantize them into a 16-bit scratch matrix for the GEMM.
+void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
+                 bool accumulate = false);
+// Symmetric per-row quantization: scale[r] = max|w[r, :]| / 127, q[r, c] = round(w[r, c] / scale[r])
+// (0 for an all-zero row). w: f32/bf16/f16 [out, in]; q: int8 [out, in]; scale: f32 [out]; one device.
+void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale);
+
 // x: f32 [rows, cols] (last axis contiguous); w, b: f32 [cols]; y: [rows, cols], f32 (may alias x) or,
 // on the GPU, 16-bit.
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);

@@ -47,4 +47,9 @@ void softmax_rows(float* x, int64_t rows, int64_t cols);
 // rescaled to sum to 1 when renormalize.     x: [rows, cols]; ids (i32), values: [rows, k]
 void top_k_rows(const float* x, int64_t rows, int64_t cols, int64_t k, bool renormalize, int32_t* ids, float* values);
 
+// Weight-only INT8 (see ops::linear_int8): each int8 row is widened once and dotted with every x row.
+void linear_int8(const float* x, int64_t ldx, const int8_t* q, int64_t ldq, const float* scale, const float* bias,
+                 float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate);
+void quantize_rows_int8(const void* w, DType dtype, int64_t ldw, int8_t* q, float* scale, int64_t rows, int64_t cols);
+
 }  // namespace turbolm::cpu

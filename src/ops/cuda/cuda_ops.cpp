@@ -7,6 +7,7 @@
 #include "ops/cuda/cuda_device.h"
 #include "ops/cuda/cuda_backend.h"
 #include "ops/cuda/cuda_gemm.h"
+#include "ops/cuda/gemv_int8.h"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 #include "ops/cuda/moe/moe_kernels.h"
 #include "ops/cuda/rows_kernels.h"
@@ -115,6 +116,40 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool a
                accumulate ? 1.0f : 0.0f, cuda::stream());
     if (const float* bias = f32_or_null(b, n, "linear bias"))
         cuda::launch_add_bias(y.raw_data(), y.dtype(), ldy, bias, m, n, cuda::stream());
+}
+
+void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate) {
+    require_cuda(q, "linear_int8 weight");
+    require_cuda(y, "linear_int8 output");
+    const int64_t ldx = rows_of(x, "linear_int8 input"), ldq = rows_of(q, "linear_int8 weight"),
+                  ldy = rows_of(y, "linear_int8 output");
+    const int64_t m = x.size(0), k = x.size(1), n = q.size(0);
+    TURBOLM_CHECK(q.dtype() == DType::kI8 && q.size(1) == k && y.size(0) == m && y.size(1) == n && is_16bit(x.dtype()),
+                  "linear_int8 shapes: x ", x.describe(), " q ", q.describe(), " y ", y.describe());
+    const float* s = f32_or_null(scale, n, "linear_int8 scale");
+    TURBOLM_CHECK(s != nullptr, "linear_int8 needs its scales");
+    if (cuda::gemv_int8_supported(x.raw_data(), ldx, q.raw_data(), ldq, m, k)) {
+        cuda::launch_gemv_int8(x.raw_data(), ldx, q.data<int8_t>(), ldq, s, x.dtype(), y.raw_data(), ldy, y.dtype(), m,
+                               n, k, accumulate, cuda::stream());
+    } else {
+        // A prefill's product is compute-bound: widening the weights once costs little beside it.
+        Tensor w = Tensor::empty({n, k}, x.dtype(), Device::kCuda);
+        cuda::launch_dequantize_int8(q.data<int8_t>(), ldq, s, w.raw_data(), k, x.dtype(), n, k, cuda::stream());
+        cuda::gemm(x.raw_data(), ldx, w.raw_data(), k, x.dtype(), y.raw_data(), ldy, y.dtype(), m, n, k,
+                   accumulate ? 1.0f : 0.0f, cuda::stream());
+    }
+    if (const float* bias = f32_or_null(b, n, "linear_int8 bias"))
+        cuda::launch_add_bias(y.raw_data(), y.dtype(), ldy, bias, m, n, cuda::stream());
+}
+
+void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale) {
+    require_cuda(q, "quantized weight");
+    require_cuda(scale, "quantization scales");
+    TURBOLM_CHECK(w.ndim() == 2 && w.stride(1) == 1 && q.dtype() == DType::kI8 && q.shape() == w.shape() &&
+                      q.is_contiguous() && scale.dtype() == DType::kF32 && scale.numel() == w.size(0),
+                  "quantize_rows_int8: w ", w.describe(), " q ", q.describe(), " scale ", scale.describe());
+    cuda::launch_quantize_rows_int8(w.raw_data(), w.dtype(), w.stride(0), q.data<int8_t>(), scale.data<float>(),
+                                    w.size(0), w.size(1), cuda::stream());
 }
 
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {

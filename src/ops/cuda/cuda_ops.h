@@ -20,6 +20,8 @@ std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const st
 void replay_graph(Graph& graph);
 
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool accumulate);
+void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate);
+void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale);
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
 void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
 void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out);
