@@ -13,6 +13,7 @@ const std::vector<VariantKnob>& variant_knobs() {
          "CPU products: f32 activations (reference) or the weights' 16-bit type"},
         {"round-weights", &ModelVariant::round_weights, {"none", "bf16", "f16"},
          "round every weight matrix and embedding to this 16-bit type on load"},
+        {"quantize", &ModelVariant::quantize, {"none", "int8"}, "weight-only quantization of the layers at load"},
     };
     return knobs;
 }
@@ -44,6 +45,7 @@ ModelOptions model_options(const ModelVariant& v) {
     mo.precision = v.matmul_precision == "weight" ? ops::MatmulPrecision::kWeightType : ops::MatmulPrecision::kF32;
     if (v.round_weights == "bf16") mo.round_weights = DType::kBF16;
     if (v.round_weights == "f16") mo.round_weights = DType::kF16;
+    mo.quantize = parse_weight_quantization(v.quantize);
     return mo;
 }
 

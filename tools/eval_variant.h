@@ -18,6 +18,7 @@ struct ModelVariant {
     std::string device = "cpu";            // cpu | cuda
     std::string matmul_precision = "f32";  // f32 | weight (CPU only)
     std::string round_weights = "none";    // none | bf16 | f16 (ModelOptions::round_weights)
+    std::string quantize = "none";         // none | int8 (ModelOptions::quantize)
 };
 
 struct VariantKnob {
