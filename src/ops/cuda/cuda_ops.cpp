@@ -128,18 +128,23 @@ void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Te
                   "linear_int8 shapes: x ", x.describe(), " q ", q.describe(), " y ", y.describe());
     const float* s = f32_or_null(scale, n, "linear_int8 scale");
     TURBOLM_CHECK(s != nullptr, "linear_int8 needs its scales");
+    const float* bias = f32_or_null(b, n, "linear_int8 bias");
     if (cuda::gemv_int8_supported(x.raw_data(), ldx, q.raw_data(), ldq, m, k)) {
         cuda::launch_gemv_int8(x.raw_data(), ldx, q.data<int8_t>(), ldq, s, x.dtype(), y.raw_data(), ldy, y.dtype(), m,
                                n, k, accumulate, cuda::stream());
-    } else {
-        // A prefill's product is compute-bound: widening the weights once costs little beside it.
-        Tensor w = Tensor::empty({n, k}, x.dtype(), Device::kCuda);
-        cuda::launch_dequantize_int8(q.data<int8_t>(), ldq, s, w.raw_data(), k, x.dtype(), n, k, cuda::stream());
-        cuda::gemm(x.raw_data(), ldx, w.raw_data(), k, x.dtype(), y.raw_data(), ldy, y.dtype(), m, n, k,
-                   accumulate ? 1.0f : 0.0f, cuda::stream());
+        if (bias) cuda::launch_add_bias(y.raw_data(), y.dtype(), ldy, bias, m, n, cuda::stream());
+        return;
     }
-    if (const float* bias = f32_or_null(b, n, "linear_int8 bias"))
-        cuda::launch_add_bias(y.raw_data(), y.dtype(), ldy, bias, m, n, cuda::stream());
+    // A prefill's product is compute-bound: widening the weights once costs little beside it. The
+    // int8 values widen exactly and the row scales apply to the f32 product, so nothing is rounded
+    // that the decode kernel does not round.
+    Tensor w = Tensor::empty({n, k}, x.dtype(), Device::kCuda);
+    Tensor product = Tensor::empty({m, n}, DType::kF32, Device::kCuda);
+    cuda::launch_widen_int8(q.data<int8_t>(), ldq, w.raw_data(), k, x.dtype(), n, k, cuda::stream());
+    cuda::gemm(x.raw_data(), ldx, w.raw_data(), k, x.dtype(), product.raw_data(), n, DType::kF32, m, n, k, 0.0f,
+               cuda::stream());
+    cuda::launch_scale_columns(product.data<float>(), n, s, bias, y.raw_data(), ldy, y.dtype(), m, n, accumulate,
+                               cuda::stream());
 }
 
 void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale) {

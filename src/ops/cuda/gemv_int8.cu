@@ -129,13 +129,30 @@ void launch_typed(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, cons
 }
 
 template <typename T>
-__global__ void dequantize_kernel(const int8_t* __restrict__ q, int64_t ldq, const float* __restrict__ scale,
-                                  T* __restrict__ w, int64_t ldw, int64_t n, int64_t k) {
+__global__ void widen_kernel(const int8_t* __restrict__ q, int64_t ldq, T* __restrict__ w, int64_t ldw, int64_t n,
+                             int64_t k) {
     const int64_t total = n * k;
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t r = i / k, c = i % k;
-        w[r * ldw + c] = T(float(q[r * ldq + c]) * scale[r]);
+        w[r * ldw + c] = T(float(q[r * ldq + c]));
     }
+}
+
+template <typename OutT>
+__global__ void scale_columns_kernel(const float* __restrict__ p, int64_t ldp, const float* __restrict__ scale,
+                                     const float* __restrict__ bias, OutT* __restrict__ y, int64_t ldy, int64_t m,
+                                     int64_t n, bool accumulate) {
+    const int64_t total = m * n;
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t t = i / n, c = i % n;
+        float v = p[t * ldp + c] * scale[c] + (bias ? bias[c] : 0.0f);
+        OutT* out = y + t * ldy + c;
+        *out = OutT(accumulate ? v + load_out(out) : v);
+    }
+}
+
+unsigned grid_for(int64_t total, int threads) {
+    return unsigned(std::min<int64_t>((total + threads - 1) / threads, 65535 * 8));
 }
 
 template <typename T>
@@ -197,17 +214,36 @@ void launch_gemv_int8(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, 
     fail(StatusCode::kInvalidArgument, "gemv_int8: ", dtype_name(in_dtype), " -> ", dtype_name(out_dtype));
 }
 
-void launch_dequantize_int8(const int8_t* q, int64_t ldq, const float* scale, void* w, int64_t ldw, DType out_dtype,
-                            int64_t n, int64_t k, cudaStream_t stream) {
+void launch_widen_int8(const int8_t* q, int64_t ldq, void* w, int64_t ldw, DType out_dtype, int64_t n, int64_t k,
+                       cudaStream_t stream) {
     if (n == 0 || k == 0) return;
-    const int threads = 256;
-    const unsigned blocks = unsigned(std::min<int64_t>((n * k + threads - 1) / threads, 65535 * 8));
+    const unsigned blocks = grid_for(n * k, 256);
     if (out_dtype == DType::kBF16) {
-        dequantize_kernel<<<blocks, threads, 0, stream>>>(q, ldq, scale, static_cast<__nv_bfloat16*>(w), ldw, n, k);
+        widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, static_cast<__nv_bfloat16*>(w), ldw, n, k);
     } else if (out_dtype == DType::kF16) {
-        dequantize_kernel<<<blocks, threads, 0, stream>>>(q, ldq, scale, static_cast<__half*>(w), ldw, n, k);
+        widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, static_cast<__half*>(w), ldw, n, k);
     } else {
-        fail(StatusCode::kInvalidArgument, "dequantize_int8 to ", dtype_name(out_dtype));
+        fail(StatusCode::kInvalidArgument, "widen_int8 to ", dtype_name(out_dtype));
+    }
+    TURBOLM_CUDA_CHECK_LAUNCH();
+}
+
+void launch_scale_columns(const float* p, int64_t ldp, const float* scale, const float* bias, void* y, int64_t ldy,
+                          DType out_dtype, int64_t m, int64_t n, bool accumulate, cudaStream_t stream) {
+    if (m == 0 || n == 0) return;
+    const unsigned blocks = grid_for(m * n, 256);
+    switch (out_dtype) {
+        case DType::kF32:
+            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<float*>(y), ldy, m, n, accumulate);
+            break;
+        case DType::kBF16:
+            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<__nv_bfloat16*>(y), ldy, m, n,
+                                                             accumulate);
+            break;
+        case DType::kF16:
+            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<__half*>(y), ldy, m, n, accumulate);
+            break;
+        default: fail(StatusCode::kInvalidArgument, "scale_columns to ", dtype_name(out_dtype));
     }
     TURBOLM_CUDA_CHECK_LAUNCH();
 }

@@ -19,9 +19,12 @@ bool gemv_int8_supported(const void* x, int64_t ldx, const void* q, int64_t ldq,
 void launch_gemv_int8(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, const float* scale, DType in_dtype,
                       void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k, bool accumulate,
                       cudaStream_t stream);
-// w[n, k] = q * scale[row] in out_dtype (bf16/f16), rows ldq / ldw apart.
-void launch_dequantize_int8(const int8_t* q, int64_t ldq, const float* scale, void* w, int64_t ldw, DType out_dtype,
-                            int64_t n, int64_t k, cudaStream_t stream);
+// w[n, k] = q in out_dtype (bf16/f16, which hold every int8 value exactly), rows ldq / ldw apart.
+void launch_widen_int8(const int8_t* q, int64_t ldq, void* w, int64_t ldw, DType out_dtype, int64_t n, int64_t k,
+                       cudaStream_t stream);
+// y[m, n] (+)= p[m, n] * scale[n] + bias[n] (bias may be null); p f32, y f32 or 16-bit.
+void launch_scale_columns(const float* p, int64_t ldp, const float* scale, const float* bias, void* y, int64_t ldy,
+                          DType out_dtype, int64_t m, int64_t n, bool accumulate, cudaStream_t stream);
 // Per row: scale = max|w| / 127, q = round(w / scale). w in dtype (f32/bf16/f16); q contiguous.
 void launch_quantize_rows_int8(const void* w, DType dtype, int64_t ldw, int8_t* q, float* scale, int64_t rows,
                                int64_t cols, cudaStream_t stream);
