@@ -159,19 +159,9 @@ nlohmann::json run_http_online_bench(const std::string& host, int port, const st
                 double(tokens) / total, quantile(ttft, 0.5), quantile(ttft, 0.99), quantile(itl, 0.5),
                 quantile(itl, 0.99), (long long)failed, (long long)wrong_length, first_error.empty() ? "" : "; first error: ",
                 first_error.c_str());
-    return {{"mode", "online-http"},
-            {"num_requests", o.num_requests},
-            {"rate", o.rate},
-            {"input_len", o.input_len},
-            {"output_len", o.output_len},
-            {"seconds", total},
-            {"output_tokens_per_second", double(tokens) / total},
-            {"failed_requests", failed},
-            {"requests_with_wrong_token_count", wrong_length},
-            {"first_error", first_error},
-            {"ttft_ms", percentiles(ttft)},
-            {"inter_token_latency_ms", percentiles(itl)},
-            {"end_to_end_latency_ms", percentiles(e2e)}};
+    nlohmann::json run = online_run_json("online-http", o, {total, tokens, failed, wrong_length, ttft, itl, e2e});
+    run["first_error"] = first_error;
+    return run;
 }
 
 }  // namespace turbolm::cli

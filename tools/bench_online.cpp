@@ -195,22 +195,28 @@ nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& o) {
                 double(tokens) / total, quantile(ttft, 0.5), quantile(ttft, 0.99), quantile(itl, 0.5),
                 quantile(itl, 0.99), (long long)s.preemptions, (long long)failed, (long long)wrong_length, (long long)identical,
                 (long long)n_rerun);
-    return {{"mode", "online"},
+    nlohmann::json run = online_run_json("online", o, {total, tokens, failed, wrong_length, ttft, itl, e2e});
+    run["rerun_alone"] = {{"requests", n_rerun}, {"identical", identical}, {"details", reruns}};
+    run.update(nlohmann::json{
+            {"preemptions", s.preemptions},
+            {"prefix_cache", {{"queried_tokens", s.prefix_cache_queries}, {"hit_tokens", s.prefix_cache_hits}}},
+            {"kv_cache", {{"blocks", kv_total}, {"peak_blocks_used", peak_kv}}}});
+    return run;
+}
+
+nlohmann::json online_run_json(const char* mode, const OnlineBenchOptions& o, const OnlineRunTotals& t) {
+    return {{"mode", mode},
             {"num_requests", o.num_requests},
             {"rate", o.rate},
             {"input_len", o.input_len},
             {"output_len", o.output_len},
-            {"seconds", total},
-            {"output_tokens_per_second", double(tokens) / total},
-            {"failed_requests", failed},
-            {"requests_with_wrong_token_count", wrong_length},
-            {"rerun_alone", {{"requests", n_rerun}, {"identical", identical}, {"details", reruns}}},
-            {"ttft_ms", percentiles(ttft)},
-            {"inter_token_latency_ms", percentiles(itl)},
-            {"end_to_end_latency_ms", percentiles(e2e)},
-            {"preemptions", s.preemptions},
-            {"prefix_cache", {{"queried_tokens", s.prefix_cache_queries}, {"hit_tokens", s.prefix_cache_hits}}},
-            {"kv_cache", {{"blocks", kv_total}, {"peak_blocks_used", peak_kv}}}};
+            {"seconds", t.seconds},
+            {"output_tokens_per_second", double(t.tokens) / t.seconds},
+            {"failed_requests", t.failed},
+            {"requests_with_wrong_token_count", t.wrong_length},
+            {"ttft_ms", percentiles(t.ttft_ms)},
+            {"inter_token_latency_ms", percentiles(t.itl_ms)},
+            {"end_to_end_latency_ms", percentiles(t.e2e_ms)}};
 }
 
 }  // namespace turbolm::cli

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,5 +25,14 @@ struct OnlineBenchOptions {
 };
 
 nlohmann::json run_online_bench(Engine& engine, const OnlineBenchOptions& options);
+
+// What every online run reports, through the engine API or through HTTP: the load, throughput,
+// failures, token-count checks and latency percentiles (milliseconds).
+struct OnlineRunTotals {
+    double seconds = 0.0;
+    int64_t tokens = 0, failed = 0, wrong_length = 0;
+    std::vector<double> ttft_ms, itl_ms, e2e_ms;
+};
+nlohmann::json online_run_json(const char* mode, const OnlineBenchOptions& options, const OnlineRunTotals& totals);
 
 }  // namespace turbolm::cli
