@@ -118,8 +118,12 @@ std::string describe(const Model& m) {
     char bytes[64];
     if (gib >= 1.0) std::snprintf(bytes, sizeof bytes, "%.2f GiB", gib);
     else std::snprintf(bytes, sizeof bytes, "%.1f MiB", gib * 1024.0);
-    return str_cat(m.config().architecture, ", ", size, ", ", bytes, " of ", dtype_name(m.config().dtype), " weights on ",
-                   ops::device_description(m.device()));
+    const WeightQuantization q = m.options().quantize;
+    const std::string form = q == WeightQuantization::kNone
+                                 ? str_cat(dtype_name(m.config().dtype), " weights")
+                                 : str_cat("weights (", weight_quantization_name(q), " layers, ", dtype_name(m.config().dtype),
+                                           " elsewhere)");
+    return str_cat(m.config().architecture, ", ", size, ", ", bytes, " of ", form, " on ", ops::device_description(m.device()));
 }
 
 }  // namespace
