@@ -21,11 +21,19 @@ __device__ __forceinline__ float4 int8x4_to_float4(uint32_t v) {
                        float(int8_t(v >> 24)));
 }
 
-// sum of 16 int8 weights times 16 activations (two 16-byte packs of T).
+// 16 int8 weights widened once, for every activation row that multiplies them.
+struct Widened16 {
+    float4 q0, q1, q2, q3;
+};
+
+__device__ __forceinline__ Widened16 widen16(const uint4& q) {
+    return {int8x4_to_float4(q.x), int8x4_to_float4(q.y), int8x4_to_float4(q.z), int8x4_to_float4(q.w)};
+}
+
+// sum of 16 widened weights times 16 activations (two 16-byte packs of T).
 template <typename T>
-__device__ __forceinline__ float dot16(const uint4& q, const uint4& xa, const uint4& xb) {
-    const float4 q0 = int8x4_to_float4(q.x), q1 = int8x4_to_float4(q.y), q2 = int8x4_to_float4(q.z),
-                 q3 = int8x4_to_float4(q.w);
+__device__ __forceinline__ float dot16(const Widened16& w, const uint4& xa, const uint4& xb) {
+    const float4 &q0 = w.q0, &q1 = w.q1, &q2 = w.q2, &q3 = w.q3;
     const float2 a0 = packed_to_float2<T>(xa.x), a1 = packed_to_float2<T>(xa.y), a2 = packed_to_float2<T>(xa.z),
                  a3 = packed_to_float2<T>(xa.w);
     const float2 b0 = packed_to_float2<T>(xb.x), b1 = packed_to_float2<T>(xb.y), b2 = packed_to_float2<T>(xb.z),
@@ -75,20 +83,21 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int u = 0; u < kUnroll; ++u) qv[u] = __ldcs(reinterpret_cast<const uint4*>(qr + base + u * kWarpSpan));
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
+            const Widened16 w = widen16(qv[u]);
 #pragma unroll
             for (int m = 0; m < M; ++m) {
                 const T* xm = x + m * ldx + base + u * kWarpSpan;
-                acc[m] += dot16<T>(qv[u], __ldg(reinterpret_cast<const uint4*>(xm)),
+                acc[m] += dot16<T>(w, __ldg(reinterpret_cast<const uint4*>(xm)),
                                    __ldg(reinterpret_cast<const uint4*>(xm + 8)));
             }
         }
     }
     for (; base < k; base += kWarpSpan) {
-        const uint4 qv = __ldcs(reinterpret_cast<const uint4*>(qr + base));
+        const Widened16 w = widen16(__ldcs(reinterpret_cast<const uint4*>(qr + base)));
 #pragma unroll
         for (int m = 0; m < M; ++m) {
             const T* xm = x + m * ldx + base;
-            acc[m] += dot16<T>(qv, __ldg(reinterpret_cast<const uint4*>(xm)), __ldg(reinterpret_cast<const uint4*>(xm + 8)));
+            acc[m] += dot16<T>(w, __ldg(reinterpret_cast<const uint4*>(xm)), __ldg(reinterpret_cast<const uint4*>(xm + 8)));
         }
     }
     const float s = scale[row];
