@@ -3,11 +3,33 @@
 
 namespace turbolm {
 
+const char* weight_format_name(WeightFormat f) {
+    switch (f) {
+        case WeightFormat::kDense: return "dense";
+        case WeightFormat::kInt8: return "int8";
+        case WeightFormat::kInt4: return "int4";
+        case WeightFormat::kFp8: return "fp8";
+        case WeightFormat::kW8A8Int8: return "w8a8-int8";
+    }
+    return "?";
+}
+
 void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate) {
-    if (l.w.dtype() == DType::kI8) {
-        ops::linear_int8(x, l.w, l.scale, l.b, y, accumulate);
-    } else {
-        ops::linear(x, l.w, l.b, y, p, accumulate);
+    switch (l.format) {
+        case WeightFormat::kDense: ops::linear(x, l.w, l.b, y, p, accumulate); return;
+        case WeightFormat::kInt8: ops::linear_int8(x, l.w, l.scale, l.b, y, accumulate); return;
+        case WeightFormat::kInt4: {
+            if (!l.in_perm.defined()) {
+                ops::linear_int4(x, l.w, l.scale, l.zero, l.group, l.b, y, accumulate);
+                return;
+            }
+            Tensor permuted = Tensor::empty(x.shape(), x.dtype(), x.device());
+            ops::gather_columns(x, l.in_perm, permuted);
+            ops::linear_int4(permuted, l.w, l.scale, l.zero, l.group, l.b, y, accumulate);
+            return;
+        }
+        case WeightFormat::kFp8: ops::linear_fp8(x, l.w, l.scale, l.b, y, accumulate); return;
+        case WeightFormat::kW8A8Int8: ops::linear_w8a8_int8(x, l.inv_smooth, l.w, l.scale, l.b, y, accumulate); return;
     }
 }
 

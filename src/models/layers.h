@@ -10,11 +10,29 @@
 
 namespace turbolm {
 
+// How a projection's weight is stored; linear_forward picks the product from it.
+enum class WeightFormat : uint8_t {
+    kDense,     // w [out, in] f32/bf16/f16
+    kInt8,      // weight-only: w i8 [out, in], scale f32 [out]
+    kInt4,      // weight-only, groups along the input: w u8 [out, in/2] (two codes per byte), scale f16
+                //   [out, in/group], zero u8 [out, in/group]; optional in_perm (GPTQ act-order)
+    kFp8,       // W8A8: w f8e4m3 [out, in], scale f32 [out]; activations quantized per token
+    kW8A8Int8,  // SmoothQuant W8A8: w i8 [out, in], scale f32 [out], optional inv_smooth f32 [in]
+};
+const char* weight_format_name(WeightFormat f);
+
 struct Linear {
-    Tensor w;      // [out, in], stored dtype, or int8 when quantized
-    Tensor b;      // f32 [out] or undefined
-    Tensor scale;  // f32 [out] with int8 w: row r of the weight is w[r, :] * scale[r]
+    Tensor w;           // see WeightFormat
+    Tensor b;           // f32 [out] or undefined
+    Tensor scale;       // quantized formats: see WeightFormat
+    Tensor zero;        // kInt4: u8 [out, in/group], codes 0..15
+    Tensor inv_smooth;  // kW8A8Int8: f32 [in], activations are multiplied by it before quantizing
+    Tensor in_perm;     // kInt4: i32 [in] or undefined; the product sees x[:, in_perm[c]] as column c
+    int64_t group = 0;  // kInt4: input columns per scale
+    WeightFormat format = WeightFormat::kDense;
     int64_t out() const { return w.size(0); }
+    // The input width, whatever the storage (int4 packs two columns per byte).
+    int64_t in() const { return format == WeightFormat::kInt4 ? w.size(1) * 2 : w.size(1); }
 };
 
 struct Norm {
@@ -69,7 +87,7 @@ struct ModelWeights {
 // Block forwards. x: [T, n_embd] in the activation dtype; the residual is f32 [T, n_embd] and the
 // FFN's output is added into it.
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
-// y (+)= x @ l^T + b, whatever form l's weight has (16/32-bit or int8 with scales).
+// y (+)= x @ l^T + b, whatever form l's weight has (see WeightFormat).
 void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate = false);
 void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
                  ops::MatmulPrecision precision);

@@ -209,6 +209,9 @@ void for_each_weight(const ModelWeights& w, Fn&& fn) {
         fn(l.w);
         fn(l.b);
         fn(l.scale);
+        fn(l.zero);
+        fn(l.inv_smooth);
+        fn(l.in_perm);
     };
     auto norm = [&](const Norm& n) {
         fn(n.w);

@@ -8,12 +8,13 @@ namespace turbolm {
 namespace {
 
 void quantize_linear(Linear& l, Device device) {
-    if (!l.w.defined() || l.w.dtype() == DType::kI8) return;
+    if (!l.w.defined() || l.format != WeightFormat::kDense) return;
     Tensor q = Tensor::empty(l.w.shape(), DType::kI8, device);
     Tensor scale = Tensor::empty({l.w.size(0)}, DType::kF32, device);
     ops::quantize_rows_int8(l.w, q, scale);
     l.w = std::move(q);  // the 16-bit matrix is freed here (or unmapped from the checkpoint's view)
     l.scale = std::move(scale);
+    l.format = WeightFormat::kInt8;
 }
 
 }  // namespace

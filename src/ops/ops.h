@@ -56,6 +56,38 @@ void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Te
 // (0 for an all-zero row). w: f32/bf16/f16 [out, in]; q: int8 [out, in]; scale: f32 [out]; one device.
 void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale);
 
+// Weight-only INT4, asymmetric, in groups of `group` input columns (AWQ's and GPTQ's scheme):
+// w[r, c] = (code[r, c] - zero[r, c / group]) * scale[r, c / group], codes and zeros in 0..15.
+// q: u8 [out, in/2], code of column 2j in the low nibble of byte j, of 2j+1 in the high nibble;
+// scale: f16 [out, in/group]; zero: u8 [out, in/group]; group divides in and is a multiple of 32.
+// CPU: x, y f32. GPU: x 16-bit, y f32 or x's type; a few rows read the packed weights once.
+void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group,
+                 const Tensor& b, Tensor& y, bool accumulate = false);
+// Round-to-nearest INT4 of w f32/bf16/f16 [out, in] into q, scale, zero as above. For each group:
+// scale = f16((max(w) - min(w)) / 15) (taken as 1 when that is 0), zero = clamp(rint(-min(w) / scale), 0, 15),
+// code = clamp(rint(w / scale) + zero, 0, 15), with rint rounding half to even and the division by
+// the f16-rounded scale in f32; CPU and GPU give identical bits.
+void quantize_groups_int4(const Tensor& w, int64_t group, Tensor& q, Tensor& scale, Tensor& zero);
+// dst[t, c] = src[t, perm[c]].   src, dst: [T, n] of one dtype; perm: i32 [n], trusted.
+void gather_columns(const Tensor& src, const Tensor& perm, Tensor& dst);
+
+// FP8 (E4M3) W8A8: each row of x is quantized to e4m3 with scale max|x[t, :]| / 448 (dynamic, per
+// token), then y[t, r] (+)= (sum_c xq[t, c] * q[r, c]) * xscale[t] * scale[r] + b[r]. q: f8e4m3
+// [out, in]; scale: f32 [out] (a per-tensor scale is the same value in every row). The same
+// function at every batch size. CPU: x, y f32. GPU: x 16-bit, y f32 or x's type (cuBLASLt FP8).
+void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
+                bool accumulate = false);
+// Per-row FP8: scale[r] = max|w[r, :]| / 448 (1 for an all-zero row), q = e4m3(w / scale) rounded to
+// nearest even, saturating. w: f32/bf16/f16 [out, in]; q: f8e4m3 [out, in]; scale: f32 [out].
+void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale);
+
+// SmoothQuant W8A8 INT8: x' = x * inv_smooth (per input column; undefined means 1), each row of x'
+// quantized to int8 symmetric with scale max|x'[t, :]| / 127 (rint, half to even), int32 products,
+// y[t, r] (+)= acc[t, r] * xscale[t] * scale[r] + b[r]. q: i8 [out, in] (quantize_rows_int8 of the
+// smoothed weight); scale f32 [out]. CPU: x, y f32. GPU: x 16-bit, y f32 or x's type (int8 GEMM).
+void linear_w8a8_int8(const Tensor& x, const Tensor& inv_smooth, const Tensor& q, const Tensor& scale,
+                      const Tensor& b, Tensor& y, bool accumulate = false);
+
 // x: f32 [rows, cols] (last axis contiguous); w, b: f32 [cols]; y: [rows, cols], f32 (may alias x) or,
 // on the GPU, 16-bit.
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
