@@ -62,8 +62,11 @@ public:
         sub->add_option("--warmup", warmup_, "Runs discarded before measuring (default: 1)");
         sub->add_option("--repeats,-r", repeats_, "Measured runs per batch size (default: 3)");
         sub->add_flag("--no-graphs", no_graphs_, "Launch decode steps one kernel at a time");
-        sub->add_option("--quantize", quantize_, "Weight-only quantization at load: none (default) or int8")
-            ->check(CLI::IsMember({"none", "int8"}));
+        sub->add_option("--quantize", quantize_, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only) or fp8 (W8A8)")
+            ->check(CLI::IsMember({"none", "int8", "int4", "fp8"}));
+        sub->add_option("--kv-cache-dtype", kv_cache_dtype_,
+                        "What the KV cache stores: auto (default: the activation dtype), int8 or fp8 (E4M3)")
+            ->check(CLI::IsMember({"auto", "int8", "fp8"}));
         sub->add_option("--threads,-t", threads_, "CPU threads (default: all cores)");
         sub->add_option("--seed", seed_, "Seed of weights and prompts (default: 0)");
         sub->add_option("--json", json_path_, "Write the results to this file");
@@ -118,6 +121,7 @@ private:
         mo.device = device;
         mo.precision = ops::MatmulPrecision::kWeightType;
         mo.quantize = parse_weight_quantization(quantize_);
+        mo.kv_cache_dtype = parse_kv_cache_dtype(kv_cache_dtype_);
         const auto load_start = Clock::now();
         auto model = Model::load(dir, mo);
         ops::synchronize(device);
@@ -140,6 +144,7 @@ private:
                               {"load_seconds", load_s},
                               {"graphs", !no_graphs_ && device != Device::kCpu},
                               {"quantize", quantize_},
+                              {"kv_cache_dtype", dtype_name(model->kv_dtype())},
                               {"input_len", input_len_},
                               {"output_len", output_len_},
                               {"warmup", warmup_},
@@ -179,6 +184,7 @@ private:
         ec.max_running = offline_.max_running;
         ec.cuda_graphs = !no_graphs_;
         ec.quantize = quantize_;
+        ec.kv_cache_dtype = kv_cache_dtype_;
         const auto load_start = Clock::now();
         auto engine = Engine::create(ec);
         if (!engine.has_value()) fail(engine.status().code(), engine.status().message());
@@ -246,6 +252,7 @@ private:
                         " --warmup " + std::to_string(warmup_) + " --repeats " + std::to_string(repeats_);
         if (no_graphs_) c += " --no-graphs";
         if (quantize_ != "none") c += " --quantize " + quantize_;
+        if (kv_cache_dtype_ != "auto") c += " --kv-cache-dtype " + kv_cache_dtype_;
         if (mode_ == "online") c += " --rate " + std::to_string(online_.rate) + (http_ ? " --http" : "");
         if (mode_ != "static")
             c += " --mode " + mode_ + " -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
@@ -321,6 +328,7 @@ private:
     OnlineBenchOptions online_;
     bool dummy_weights_ = false, no_graphs_ = false, http_ = false;
     std::string quantize_ = "none";
+    std::string kv_cache_dtype_ = "auto";
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;
     int warmup_ = 1, repeats_ = 3;

@@ -30,6 +30,9 @@ public:
     CLI::App* add_to(CLI::App& app) override {
         CLI::App* sub = app.add_subcommand("eval", "Compare a candidate model configuration against a baseline");
         sub->add_option("--model,-m", model_dir_, "Hugging Face model directory")->required();
+        sub->add_option("--candidate-model", candidate_dir_,
+                        "The candidate's directory (default: --model), e.g. one written by turbolm quantize; it must "
+                        "share the baseline's tokenizer");
         sub->add_option("--text", text_path_, "Text to score (perplexity, KL divergence, logit errors)");
         sub->add_option("--ctx", ctx_, "Tokens per window (default: 512)")->check(CLI::Range(2, 1 << 30));
         sub->add_option("--stride", stride_, "Tokens between window starts (default: 512)")->check(CLI::PositiveNumber);
@@ -55,6 +58,7 @@ private:
         if (threads_) set_num_threads(*threads_);
         EvalReport report;
         report.model_dir = model_dir_;
+        report.candidate_model_dir = candidate_dir_.empty() ? model_dir_ : candidate_dir_;
         report.baseline = variants_.baseline();
         report.candidate = variants_.candidate();
         // Inputs are read before the models load, so that a bad path fails at once.
@@ -67,7 +71,7 @@ private:
         std::fprintf(stderr, "loading the baseline (%s) and the candidate (%s)\n", describe(report.baseline).c_str(),
                      describe(report.candidate).c_str());
         const auto baseline = Model::load(model_dir_, model_options(report.baseline));
-        const auto candidate = Model::load(model_dir_, model_options(report.candidate));
+        const auto candidate = Model::load(report.candidate_model_dir, model_options(report.candidate));
         if (!tokens.empty()) {
             report.text_path = text_path_;
             report.ctx = ctx_;
@@ -121,7 +125,7 @@ private:
         std::fprintf(stderr, "wrote %s\n", json_path_.c_str());
     }
 
-    std::string model_dir_, text_path_, summaries_path_, json_path_;
+    std::string model_dir_, candidate_dir_, text_path_, summaries_path_, json_path_;
     int64_t ctx_ = 512, stride_ = 512;
     std::optional<int64_t> max_tokens_;
     int max_new_tokens_ = 128;

@@ -42,8 +42,11 @@ public:
         sub->add_option("--matmul-precision", precision_,
                         "f32: activations stay f32 (reference); weight: multiply in the weights' 16-bit type")
             ->check(CLI::IsMember({"f32", "weight"}));
-        sub->add_option("--quantize", quantize_, "Weight-only quantization at load: none (default) or int8")
-            ->check(CLI::IsMember({"none", "int8"}));
+        sub->add_option("--quantize", quantize_, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only) or fp8 (W8A8)")
+            ->check(CLI::IsMember({"none", "int8", "int4", "fp8"}));
+        sub->add_option("--kv-cache-dtype", kv_cache_dtype_,
+                        "What the KV cache stores: auto (default: the activation dtype), int8 or fp8 (E4M3)")
+            ->check(CLI::IsMember({"auto", "int8", "fp8"}));
         sub->add_flag("--json", json_, "Print the result as JSON");
         return sub;
     }
@@ -98,6 +101,7 @@ private:
         mo.precision = precision_ == "weight" ? ops::MatmulPrecision::kWeightType : ops::MatmulPrecision::kF32;
         mo.device = parse_device(device_);
         mo.quantize = parse_weight_quantization(quantize_);
+        mo.kv_cache_dtype = parse_kv_cache_dtype(kv_cache_dtype_);
         auto model = Model::load(model_dir_, mo);
         const GenerationConfig gen = GenerationConfig::load(model_dir_);
 
@@ -166,6 +170,7 @@ private:
     std::string device_ = "cpu";
     std::string precision_ = "f32";
     std::string quantize_ = "none";
+    std::string kv_cache_dtype_ = "auto";
 };
 
 }  // namespace

@@ -18,6 +18,7 @@ std::unique_ptr<Command> make_bench_command();
 std::unique_ptr<Command> make_eval_command();
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_inspect_command();
+std::unique_ptr<Command> make_quantize_command();
 std::unique_ptr<Command> make_serve_command();
 std::unique_ptr<Command> make_tokenize_command();
 

@@ -126,6 +126,8 @@ void print_report(const EvalReport& r, std::FILE* out) {
     std::fprintf(out, "turbolm eval of %s\n", r.model_dir.c_str());
     std::fprintf(out, "  baseline    %s\n", describe(r.baseline).c_str());
     std::fprintf(out, "  candidate   %s\n", describe(r.candidate).c_str());
+    if (r.candidate_model_dir != r.model_dir)
+        std::fprintf(out, "  candidate model  %s\n", r.candidate_model_dir.c_str());
     if (r.text) print_text(r, out);
     if (r.summaries) print_summaries(r, out);
 }
@@ -147,7 +149,8 @@ nlohmann::ordered_json report_json(const EvalReport& r) {
     if (r.text) results["text"] = text_json(*r.text);
     if (r.summaries) results["summaries"] = summaries_json(*r.summaries);
     return {{"tool", "turbolm eval"}, {"date", utc_now()},         {"commit", build_commit()},
-            {"command", command_line()}, {"model", r.model_dir}, {"options", options},
+            {"command", command_line()}, {"model", r.model_dir}, {"candidate_model", r.candidate_model_dir},
+            {"options", options},
             {"results", results}};
 }
 

@@ -16,6 +16,7 @@ namespace turbolm::cli {
 
 struct EvalReport {
     std::string model_dir;
+    std::string candidate_model_dir;  // model_dir unless --candidate-model
     ModelVariant baseline, candidate;
     std::string text_path;
     int64_t ctx = 0, stride = 0, max_tokens = 0;  // max_tokens 0: the whole text

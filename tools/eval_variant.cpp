@@ -13,7 +13,9 @@ const std::vector<VariantKnob>& variant_knobs() {
          "CPU products: f32 activations (reference) or the weights' 16-bit type"},
         {"round-weights", &ModelVariant::round_weights, {"none", "bf16", "f16"},
          "round every weight matrix and embedding to this 16-bit type on load"},
-        {"quantize", &ModelVariant::quantize, {"none", "int8"}, "weight-only quantization of the layers at load"},
+        {"quantize", &ModelVariant::quantize, {"none", "int8", "int4", "fp8"}, "quantization of the layers at load"},
+        {"kv-cache-dtype", &ModelVariant::kv_cache_dtype, {"auto", "int8", "fp8"},
+         "what the KV cache stores: the activation dtype (auto) or 8-bit codes with scales"},
     };
     return knobs;
 }
@@ -46,6 +48,7 @@ ModelOptions model_options(const ModelVariant& v) {
     if (v.round_weights == "bf16") mo.round_weights = DType::kBF16;
     if (v.round_weights == "f16") mo.round_weights = DType::kF16;
     mo.quantize = parse_weight_quantization(v.quantize);
+    mo.kv_cache_dtype = parse_kv_cache_dtype(v.kv_cache_dtype);
     return mo;
 }
 

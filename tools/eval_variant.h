@@ -18,7 +18,8 @@ struct ModelVariant {
     std::string device = "cpu";            // cpu | cuda
     std::string matmul_precision = "f32";  // f32 | weight (CPU only)
     std::string round_weights = "none";    // none | bf16 | f16 (ModelOptions::round_weights)
-    std::string quantize = "none";         // none | int8 (ModelOptions::quantize)
+    std::string quantize = "none";         // none | int8 | int4 | fp8 (ModelOptions::quantize)
+    std::string kv_cache_dtype = "auto";   // auto | int8 | fp8 (ModelOptions::kv_cache_dtype)
 };
 
 struct VariantKnob {

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     commands.push_back(turbolm::cli::make_eval_command());
     commands.push_back(turbolm::cli::make_generate_command());
     commands.push_back(turbolm::cli::make_inspect_command());
+    commands.push_back(turbolm::cli::make_quantize_command());
     commands.push_back(turbolm::cli::make_serve_command());
     commands.push_back(turbolm::cli::make_tokenize_command());
     for (auto& c : commands) {

@@ -25,7 +25,10 @@ struct EngineConfig {
     int64_t max_batched_tokens = 8192;  // tokens computed per step
     int64_t max_running = 256;          // requests decoding at once
     bool cuda_graphs = true;            // replay decode steps from CUDA graphs (off: every step eager)
-    std::string quantize = "none";      // weight-only quantization at load: "none" or "int8"
+    std::string quantize = "none";      // quantization at load: "none", "int8", "int4" (weight-only) or "fp8" (W8A8)
+    // What the KV cache stores: "auto" (f32 on the CPU, the compute dtype on the GPU), or "int8" /
+    // "fp8" (E4M3): 8-bit codes with a scale per token and head, about twice the tokens per byte.
+    std::string kv_cache_dtype = "auto";
     // Loading progress in [0, 1] as the weights reach the device (called on the loading thread).
     std::function<void(double)> on_load_progress;
 };

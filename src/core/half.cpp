@@ -61,4 +61,26 @@ float f8e4m3_to_f32(uint8_t v) {
     return sign * std::ldexp(1.0f + mant / 8.0f, exp - 7);
 }
 
+uint8_t f32_to_f8e4m3(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    const uint8_t sign = uint8_t((bits >> 24) & 0x80u);
+    const uint32_t abs = bits & 0x7fffffffu;
+    if (abs > 0x7f800000u) return 0x7f;            // NaN, whatever its sign
+    if (abs > 0x43e80000u) return sign | 0x7e;     // above 464 = 448 + half an ulp: saturate
+    if (abs <= 0x3a800000u) return sign;           // at most 2^-10, half the smallest subnormal: zero
+    if (abs >= 0x3c800000u) {                      // normal in e4m3 (>= 2^-6): round on bit 20
+        const uint32_t r = abs + 0x7ffffu + ((abs >> 20) & 1u);
+        return sign | uint8_t((r >> 20) - (120u << 3));  // rebias the exponent from 127 to 7
+    }
+    // Subnormal in e4m3: a multiple of 2^-9. The f32 exponent is -10..-7, so the 24-bit significand
+    // shifts right by 21..24 bits; a carry into 8 is the smallest normal, which is right.
+    const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+    const int shift = 14 - (int(abs >> 23) - 127);
+    uint32_t rounded = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (rounded & 1u))) ++rounded;
+    return sign | uint8_t(rounded);
+}
+
 }  // namespace turbolm

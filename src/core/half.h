@@ -26,5 +26,9 @@ inline uint16_t f32_to_bf16(float f) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float f8e4m3_to_f32(uint8_t v);
+// FP8 E4M3 (the "fn" variant: no infinities, 0x7f/0xff NaN): round to nearest even, saturating to
+// +-448, NaN to 0x7f. Bit for bit what CUDA's __nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3)
+// gives, so that the CPU and the GPU quantize to the same codes.
+uint8_t f32_to_f8e4m3(float f);
 
 }  // namespace turbolm

@@ -118,11 +118,11 @@ std::string describe(const Model& m) {
     char bytes[64];
     if (gib >= 1.0) std::snprintf(bytes, sizeof bytes, "%.2f GiB", gib);
     else std::snprintf(bytes, sizeof bytes, "%.1f MiB", gib * 1024.0);
-    const WeightQuantization q = m.options().quantize;
-    const std::string form = q == WeightQuantization::kNone
-                                 ? str_cat(dtype_name(m.config().dtype), " weights")
-                                 : str_cat("weights (", weight_quantization_name(q), " layers, ", dtype_name(m.config().dtype),
-                                           " elsewhere)");
+    // From the weights themselves: a checkpoint may arrive quantized without --quantize.
+    const std::string formats = quantized_formats(m.weights());
+    const std::string form = formats.empty() ? str_cat(dtype_name(m.config().dtype), " weights")
+                                             : str_cat("weights (", formats, " layers, ", dtype_name(m.config().dtype),
+                                                       " elsewhere)");
     return str_cat(m.config().architecture, ", ", size, ", ", bytes, " of ", form, " on ", ops::device_description(m.device()));
 }
 
@@ -424,6 +424,7 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
         ModelOptions mo;
         mo.dummy_weights = config.dummy_weights;
         mo.quantize = parse_weight_quantization(config.quantize);
+        mo.kv_cache_dtype = parse_kv_cache_dtype(config.kv_cache_dtype);
         if (config.on_load_progress)
             mo.on_progress = [cb = config.on_load_progress](int64_t done, int64_t total) { cb(double(done) / double(total)); };
         mo.device = config.device == "cpu" ? Device::kCpu : Device::kCuda;

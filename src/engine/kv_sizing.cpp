@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kv/kv_cache_dtype.h"
 #include "ops/ops.h"
 
 namespace turbolm {
@@ -25,8 +26,10 @@ KvSizing size_kv_cache(const Model& model, int64_t block_size, double memory_fra
     TURBOLM_REQUIRE(block_size > 0 && memory_fraction > 0.0 && memory_fraction <= 1.0,
                     "KV sizing needs a positive block size and a memory fraction in (0, 1]");
     const ModelConfig& c = model.config();
-    const size_t per_block = size_t(c.n_layer) * 2 * size_t(c.n_head_kv) * size_t(c.head_dim) * size_t(block_size) *
-                             dtype_size(model.activation_dtype());
+    // 8-bit pools take half the bytes of 16-bit ones (plus a scale per head), so the same budget holds
+    // about twice the blocks.
+    const size_t per_block =
+        size_t(c.n_layer) * size_t(block_size) * kv_bytes_per_position(c.n_head_kv, c.head_dim, model.kv_dtype());
     size_t budget;
     if (model.device() == Device::kCpu) {
         budget = size_t(double(kCpuKvBudget) * memory_fraction);
@@ -47,7 +50,8 @@ KvSizing size_kv_cache(const Model& model, int64_t block_size, double memory_fra
     s.full_sequences = (s.n_blocks - 1) / per_sequence;
     s.bytes = size_t(s.n_blocks) * per_block;
     s.summary = str_cat("KV cache: ", s.n_blocks - 1, " blocks of ", block_size, " tokens (", s.tokens, " tokens, ",
-                        s.bytes >> 20, " MiB); ", s.full_sequences, " sequences of ", max_model_len, " tokens fit");
+                        s.bytes >> 20, " MiB of ", dtype_name(model.kv_dtype()), "); ", s.full_sequences,
+                        " sequences of ", max_model_len, " tokens fit");
     return s;
 }
 

@@ -13,7 +13,8 @@ namespace turbolm {
 class KvCache {
 public:
     KvCache() = default;
-    // dtype: f32 on the CPU, the compute dtype on the GPU.
+    // dtype: the activation dtype (f32 on the CPU, the compute dtype on the GPU), or kI8 / kF8E4M3
+    // for 8-bit codes with per-(slot, kv head) scales (kv_cache_dtype.h).
     KvCache(int64_t n_layer, int64_t capacity, int64_t n_head_kv, int64_t head_dim, DType dtype = DType::kF32,
             Device device = Device::kCpu, int64_t n_seqs = 1);
 
@@ -26,15 +27,21 @@ public:
     // [n_seqs * capacity, n_head_kv, head_dim]
     const Tensor& k(int64_t layer) const { return k_[size_t(layer)]; }
     const Tensor& v(int64_t layer) const { return v_[size_t(layer)]; }
+    // f32 [n_seqs * capacity, n_head_kv] for 8-bit pools; undefined tensors otherwise. Scales belong
+    // to slots like the codes: whatever copies a block's slots (copy-on-write) copies their scales.
+    const Tensor& k_scale(int64_t layer) const { return scales_ ? k_scale_[size_t(layer)] : none_; }
+    const Tensor& v_scale(int64_t layer) const { return scales_ ? v_scale_[size_t(layer)] : none_; }
 
     // The model writes positions [size, size + n) of a sequence in every layer, then commits them.
     void commit(int64_t n, int64_t seq = 0);
     // Forgets positions >= n (rejected speculative tokens, a rewound conversation).
     void truncate(int64_t n, int64_t seq = 0);
-    size_t bytes() const;
+    size_t bytes() const;  // pools and scales
 
 private:
-    std::vector<Tensor> k_, v_;
+    std::vector<Tensor> k_, v_, k_scale_, v_scale_;
+    Tensor none_;
+    bool scales_ = false;
     std::vector<int64_t> size_;
     int64_t capacity_ = 0;
     DType dtype_ = DType::kF32;

@@ -1,5 +1,6 @@
 #include "models/layers.h"
 
+#include "models/linear_observer.h"
 
 namespace turbolm {
 
@@ -15,6 +16,7 @@ const char* weight_format_name(WeightFormat f) {
 }
 
 void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate) {
+    if (LinearObserver* observer = current_linear_observer()) observer->observe(l, x);
     switch (l.format) {
         case WeightFormat::kDense: ops::linear(x, l.w, l.b, y, p, accumulate); return;
         case WeightFormat::kInt8: ops::linear_int8(x, l.w, l.scale, l.b, y, accumulate); return;

@@ -32,6 +32,7 @@ ModelConfig parse_llama_family_config(const HfConfig& hf, bool tie_default) {
     c.mlp_bias = hf.get_bool_or("mlp_bias", false);
     set_layer_windows(hf, 0, &c);
     read_special_ids(hf, &c);
+    c.quant = quant::parse_quantization_config(hf);
     return c;
 }
 
@@ -52,68 +53,102 @@ namespace {
 
 // Mixtral's experts: per-expert w1 (gate), w3 (up), w2 (down) in 4.x checkpoints; fused
 // mlp.experts.gate_up_proj [E, 2*ff, D] and down_proj [E, D, ff] in 5.x ones.
-MoeFfn load_moe(const ModelConfig& cfg, const WeightSource& src, const std::string& layer) {
-    MoeFfn moe;
+void walk_moe(const ModelConfig& cfg, bool fused, const std::string& layer, MoeFfn& moe, WeightVisitor& v) {
     const int64_t E = cfg.n_expert, D = cfg.n_embd, F = cfg.n_ff;
-    const std::string fused = layer + ".mlp.experts.gate_up_proj";
-    if (src.has(fused) && !src.has(layer + ".block_sparse_moe.gate.weight")) {
-        moe.router = load_linear(src, layer + ".mlp.gate", E, D, false);
-        Tensor gate_up = load_matrix(src, fused, {E, 2 * F, D});
-        Tensor down = load_matrix(src, layer + ".mlp.experts.down_proj", {E, D, F});
+    if (moe.experts.empty()) moe.experts.resize(size_t(E));
+    if (fused) {
+        v.linear(layer + ".mlp.gate", moe.router, E, D, false, /*quantizable=*/false);
+        Tensor gate_up, down;
+        v.matrix(layer + ".mlp.experts.gate_up_proj", gate_up, {E, 2 * F, D}, WeightKind::kMatrix);
+        v.matrix(layer + ".mlp.experts.down_proj", down, {E, D, F}, WeightKind::kMatrix);
         for (int64_t e = 0; e < E; ++e) {
-            GatedFfn g;
+            GatedFfn& g = moe.experts[size_t(e)];
             Tensor gu = gate_up.select(0, e);
             g.gate.w = gu.slice(0, 0, F);
             g.up.w = gu.slice(0, F, 2 * F);
             g.down.w = down.select(0, e);
-            moe.experts.push_back(g);
         }
-        return moe;
+        return;
     }
     const std::string base = layer + ".block_sparse_moe";
-    moe.router = load_linear(src, base + ".gate", E, D, false);
+    v.linear(base + ".gate", moe.router, E, D, false, /*quantizable=*/false);
     for (int64_t e = 0; e < E; ++e) {
         const std::string ex = base + ".experts." + std::to_string(e);
-        GatedFfn g;
-        g.gate = load_linear(src, ex + ".w1", F, D, false);
-        g.up = load_linear(src, ex + ".w3", F, D, false);
-        g.down = load_linear(src, ex + ".w2", D, F, false);
-        moe.experts.push_back(g);
+        GatedFfn& g = moe.experts[size_t(e)];
+        // AWQ, GPTQ and FP8 Mixtral checkpoints quantize the experts (never the router).
+        v.linear(ex + ".w1", g.gate, F, D, false, /*quantizable=*/true);
+        v.linear(ex + ".w3", g.up, F, D, false, /*quantizable=*/true);
+        v.linear(ex + ".w2", g.down, D, F, false, /*quantizable=*/true);
     }
-    return moe;
 }
+
+std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i); }
 
 }  // namespace
 
-ModelWeights load_llama_family_weights(const ModelConfig& cfg, const WeightSource& src, const LlamaFlavor& flavor) {
-    ModelWeights w;
+void walk_llama_family(const ModelConfig& cfg, const LlamaFlavor& flavor, bool moe_fused, ModelWeights& w,
+                       WeightVisitor& v) {
     const int64_t D = cfg.n_embd, hd = cfg.head_dim;
-    w.tok_embd = load_matrix(src, "model.embed_tokens.weight", {cfg.n_vocab, D}, WeightKind::kEmbedding);
+    v.matrix("model.embed_tokens.weight", w.tok_embd, {cfg.n_vocab, D}, WeightKind::kEmbedding);
+    if (w.layers.empty()) w.layers.resize(size_t(cfg.n_layer));
     for (int64_t i = 0; i < cfg.n_layer; ++i) {
-        const std::string layer = "model.layers." + std::to_string(i);
+        const std::string layer = layer_prefix(i);
         const std::string attn = layer + ".self_attn";
-        LayerWeights lw;
-        lw.attn_norm.w = load_vector(src, layer + ".input_layernorm.weight", D, WeightKind::kNormScale);
-        lw.mlp_norm.w = load_vector(src, layer + ".post_attention_layernorm.weight", D, WeightKind::kNormScale);
-        lw.attn.q = load_linear(src, attn + ".q_proj", cfg.n_head * hd, D, flavor.qkv_bias);
-        lw.attn.k = load_linear(src, attn + ".k_proj", cfg.n_head_kv * hd, D, flavor.qkv_bias);
-        lw.attn.v = load_linear(src, attn + ".v_proj", cfg.n_head_kv * hd, D, flavor.qkv_bias);
-        lw.attn.o = load_linear(src, attn + ".o_proj", D, cfg.n_head * hd, flavor.o_bias);
+        LayerWeights& lw = w.layers[size_t(i)];
+        v.vector(layer + ".input_layernorm.weight", lw.attn_norm.w, D, WeightKind::kNormScale);
+        v.vector(layer + ".post_attention_layernorm.weight", lw.mlp_norm.w, D, WeightKind::kNormScale);
+        v.linear(attn + ".q_proj", lw.attn.q, cfg.n_head * hd, D, flavor.qkv_bias, true);
+        v.linear(attn + ".k_proj", lw.attn.k, cfg.n_head_kv * hd, D, flavor.qkv_bias, true);
+        v.linear(attn + ".v_proj", lw.attn.v, cfg.n_head_kv * hd, D, flavor.qkv_bias, true);
+        v.linear(attn + ".o_proj", lw.attn.o, D, cfg.n_head * hd, flavor.o_bias, true);
         if (cfg.qk_norm) {
-            lw.attn.q_norm.w = load_vector(src, attn + ".q_norm.weight", hd, WeightKind::kNormScale);
-            lw.attn.k_norm.w = load_vector(src, attn + ".k_norm.weight", hd, WeightKind::kNormScale);
+            v.vector(attn + ".q_norm.weight", lw.attn.q_norm.w, hd, WeightKind::kNormScale);
+            v.vector(attn + ".k_norm.weight", lw.attn.k_norm.w, hd, WeightKind::kNormScale);
         }
         if (cfg.ffn == FfnKind::kMoe) {
-            lw.moe = load_moe(cfg, src, layer);
+            walk_moe(cfg, moe_fused, layer, lw.moe, v);
         } else {
-            lw.gated.gate = load_linear(src, layer + ".mlp.gate_proj", cfg.n_ff, D, flavor.mlp_bias);
-            lw.gated.up = load_linear(src, layer + ".mlp.up_proj", cfg.n_ff, D, flavor.mlp_bias);
-            lw.gated.down = load_linear(src, layer + ".mlp.down_proj", D, cfg.n_ff, flavor.mlp_bias);
+            v.linear(layer + ".mlp.gate_proj", lw.gated.gate, cfg.n_ff, D, flavor.mlp_bias, true);
+            v.linear(layer + ".mlp.up_proj", lw.gated.up, cfg.n_ff, D, flavor.mlp_bias, true);
+            v.linear(layer + ".mlp.down_proj", lw.gated.down, D, cfg.n_ff, flavor.mlp_bias, true);
         }
-        w.layers.push_back(std::move(lw));
     }
-    w.final_norm.w = load_vector(src, "model.norm.weight", D, WeightKind::kNormScale);
-    w.lm_head = load_lm_head(cfg, src, w.tok_embd);
+    v.vector("model.norm.weight", w.final_norm.w, D, WeightKind::kNormScale);
+    if (cfg.tie_embeddings) {
+        w.lm_head = Linear{};
+        w.lm_head.w = w.tok_embd;
+    } else {
+        v.linear("lm_head", w.lm_head, cfg.n_vocab, D, false, /*quantizable=*/false);
+    }
+}
+
+bool llama_moe_fused(const ModelConfig& cfg, const WeightSource& src) {
+    if (cfg.ffn != FfnKind::kMoe || cfg.n_layer == 0) return false;
+    const std::string layer = layer_prefix(0);
+    return src.has(layer + ".mlp.experts.gate_up_proj") && !src.has(layer + ".block_sparse_moe.gate.weight");
+}
+
+bool is_llama_family(const ModelConfig& cfg) {
+    for (const char* a : {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                          "MixtralForCausalLM"})
+        if (cfg.architecture == a) return true;
+    return false;
+}
+
+LlamaFlavor llama_flavor_of(const ModelWeights& w) {
+    LlamaFlavor f;
+    if (w.layers.empty()) return f;
+    const LayerWeights& l = w.layers[0];
+    f.qkv_bias = l.attn.q.b.defined() || l.attn.qkv.b.defined();
+    f.o_bias = l.attn.o.b.defined();
+    f.mlp_bias = l.gated.down.b.defined();
+    return f;
+}
+
+ModelWeights load_llama_family_weights(const ModelConfig& cfg, const WeightSource& src, const LlamaFlavor& flavor) {
+    ModelWeights w;
+    LoadingVisitor loader(cfg, src);
+    walk_llama_family(cfg, flavor, llama_moe_fused(cfg, src), w, loader);
     return w;
 }
 

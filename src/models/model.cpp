@@ -13,6 +13,7 @@ namespace turbolm {
 Model::Model(ModelConfig cfg, ModelWeights w, ModelOptions options)
     : cfg_(std::move(cfg)), w_(std::move(w)), options_(options), rope_(cfg_) {
     act_dtype_ = ops::compute_dtype(options_.device, cfg_.dtype);
+    kv_dtype_ = kv_storage_dtype(options_.kv_cache_dtype, act_dtype_);
 }
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const ModelOptions& options) {
@@ -45,7 +46,7 @@ std::unique_ptr<Model> Model::build(const HfConfig& hf, const WeightSource& weig
 }
 
 KvCache Model::new_kv_cache(int64_t capacity, int64_t n_seqs) const {
-    return KvCache(cfg_.n_layer, capacity, cfg_.n_head_kv, cfg_.head_dim, act_dtype_, options_.device, n_seqs);
+    return KvCache(cfg_.n_layer, capacity, cfg_.n_head_kv, cfg_.head_dim, kv_dtype_, options_.device, n_seqs);
 }
 
 bool Model::graph_capturable(int64_t n_tokens) const {
@@ -102,13 +103,14 @@ void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in
     }
     args.slots = in.slots;
     Tensor q = Tensor::empty({T, H, hd}, act_dtype_, dev);
-    ops::qkv_to_cache(qkv, args, const_cast<Tensor&>(kv.k(layer)), const_cast<Tensor&>(kv.v(layer)), q);
+    const ops::KvLayer cache{kv.k(layer), kv.v(layer), kv.k_scale(layer), kv.v_scale(layer)};
+    ops::qkv_to_cache(qkv, args, cache, q);
 
     ops::AttentionParams params;
     params.scale = cfg_.attn_scale_inverse_layer ? cfg_.attn_scale / float(layer + 1) : cfg_.attn_scale;
     params.window = cfg_.layer_window[size_t(layer)];
     Tensor attn = Tensor::empty({T, H, hd}, act_dtype_, dev);
-    ops::attention(q, kv.k(layer), kv.v(layer), in.attention, params, attn);
+    ops::attention(q, cache, in.attention, params, attn);
     linear_forward(attn.view({T, q_dim}), aw.o, residual, p, /*accumulate=*/true);
 }
 
@@ -155,7 +157,7 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
 }
 
 Tensor Model::forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) const {
-    TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == act_dtype_, "KV cache of ", dtype_name(kv.dtype()),
+    TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == kv_dtype_, "KV cache of ", dtype_name(kv.dtype()),
                   " on ", device_name(kv.device()), " for a model on ", device_name(options_.device));
     for (const auto& c : chunks) check_tokens(c.tokens, kv.size(c.seq));
     StepInputs in;
@@ -167,7 +169,7 @@ Tensor Model::forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) 
 }
 
 Tensor Model::forward_paged(std::span<const PagedChunk> chunks, KvCache& kv) const {
-    TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == act_dtype_, "KV cache of ", dtype_name(kv.dtype()),
+    TURBOLM_CHECK(kv.device() == options_.device && kv.dtype() == kv_dtype_, "KV cache of ", dtype_name(kv.dtype()),
                   " on ", device_name(kv.device()), " for a model on ", device_name(options_.device));
     for (const auto& c : chunks) {
         check_tokens(c.tokens, c.start);
@@ -197,28 +199,27 @@ Tensor Model::forward(std::span<const int32_t> tokens, KvCache& kv, bool all_log
 
 namespace {
 
-void count(const Tensor& t, std::set<const void*>& seen, int64_t& params, size_t& bytes) {
+// per_element: the model parameters one element stands for: 2 for packed INT4 codes, 0 for the
+// scales and zero points that come with quantization (bytes, not parameters), else 1.
+void count(const Tensor& t, int64_t per_element, std::set<const void*>& seen, int64_t& params, size_t& bytes) {
     if (!t.defined() || !seen.insert(t.raw_data()).second) return;
-    params += t.numel();
+    params += t.numel() * per_element;
     bytes += t.nbytes();
 }
 
 template <typename Fn>
 void for_each_weight(const ModelWeights& w, Fn&& fn) {
     auto linear = [&](const Linear& l) {
-        fn(l.w);
-        fn(l.b);
-        fn(l.scale);
-        fn(l.zero);
-        fn(l.inv_smooth);
-        fn(l.in_perm);
+        fn(l.w, l.format == WeightFormat::kInt4 ? 2 : 1);
+        fn(l.b, 1);
+        for (const Tensor* meta : {&l.scale, &l.zero, &l.inv_smooth, &l.in_perm}) fn(*meta, 0);
     };
     auto norm = [&](const Norm& n) {
-        fn(n.w);
-        fn(n.b);
+        fn(n.w, 1);
+        fn(n.b, 1);
     };
-    fn(w.tok_embd);
-    fn(w.pos_embd);
+    fn(w.tok_embd, 1);
+    fn(w.pos_embd, 1);
     for (const auto& lw : w.layers) {
         norm(lw.attn_norm);
         norm(lw.mlp_norm);
@@ -251,7 +252,7 @@ int64_t Model::parameter_count() const {
     std::set<const void*> seen;
     int64_t params = 0;
     size_t bytes = 0;
-    for_each_weight(w_, [&](const Tensor& t) { count(t, seen, params, bytes); });
+    for_each_weight(w_, [&](const Tensor& t, int64_t per_element) { count(t, per_element, seen, params, bytes); });
     return params;
 }
 
@@ -259,7 +260,7 @@ size_t Model::weight_bytes() const {
     std::set<const void*> seen;
     int64_t params = 0;
     size_t bytes = 0;
-    for_each_weight(w_, [&](const Tensor& t) { count(t, seen, params, bytes); });
+    for_each_weight(w_, [&](const Tensor& t, int64_t per_element) { count(t, per_element, seen, params, bytes); });
     return bytes;
 }
 

@@ -12,6 +12,7 @@
 
 #include "io/hf_config.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_cache_dtype.h"
 #include "models/layers.h"
 #include "models/model_config.h"
 #include "models/rope_table.h"
@@ -34,6 +35,8 @@ struct ModelOptions {
     std::optional<DType> round_weights;
     // Weight-only quantization of the layers' projections, after the weights reach the device.
     WeightQuantization quantize = WeightQuantization::kNone;
+    // What the KV cache stores: the activation dtype (auto), or 8-bit codes with scales (int8, fp8).
+    KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
     // Called as the weights reach the device: layers placed so far and in all.
     std::function<void(int64_t, int64_t)> on_progress;
 };
@@ -47,11 +50,15 @@ public:
 
     const ModelConfig& config() const { return cfg_; }
     const ModelWeights& weights() const { return w_; }
+    // For quantization after calibration (turbolm quantize), before the model is used for serving.
+    ModelWeights& mutable_weights() { return w_; }
     const ModelOptions& options() const { return options_; }
 
     Device device() const { return options_.device; }
-    // The dtype of matrix-product inputs and of the KV cache: f32 on the CPU, 16-bit on the GPU.
+    // The dtype of matrix-product inputs: f32 on the CPU, 16-bit on the GPU.
     DType activation_dtype() const { return act_dtype_; }
+    // The element type of the KV cache pools: the activation dtype, or kI8 / kF8E4M3 (with scales).
+    DType kv_dtype() const { return kv_dtype_; }
 
     // Whether a step of n_tokens can be recorded in a device graph: no host decisions inside it
     // (mixture-of-experts routing on the host for larger steps) and no length-dependent rotary tables.
@@ -91,6 +98,7 @@ private:
     ModelOptions options_;
     RopeTable rope_;
     DType act_dtype_ = DType::kF32;
+    DType kv_dtype_ = DType::kF32;
     mutable Tensor inv_freq_;  // cached device copy
     mutable int64_t inv_freq_len_ = -1;
 };

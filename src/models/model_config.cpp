@@ -39,6 +39,15 @@ void validate(const ModelConfig& c, const HfConfig& hf) {
     need(c.ffn != FfnKind::kMoe || (c.n_expert > 0 && c.n_expert_used > 0 && c.n_expert_used <= c.n_expert),
          "experts per token between 1 and the number of experts");
     need(int64_t(c.layer_window.size()) == c.n_layer, "one attention window per layer");
+    // An architecture that does not read quantization_config would look for 16-bit weights that a
+    // quantized checkpoint does not have; say why instead.
+    if (hf.has("quantization_config") && !c.quant.quantized() && c.quant.unsupported.empty()) {
+        const auto& q = hf.json()["quantization_config"];
+        const std::string method = q.is_object() && q.contains("quant_method") ? q["quant_method"].dump() : "?";
+        fail(StatusCode::kUnimplemented, hf.source(), ": quantized checkpoints (quant_method ", method,
+             ") are not supported for ", c.architecture,
+             " (only the Llama family: llama, mistral, qwen2, qwen3, mixtral)");
+    }
 }
 
 }  // namespace turbolm

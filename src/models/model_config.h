@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "io/hf_config.h"
 #include "ops/ops.h"
+#include "quant/quantization_config.h"
 
 namespace turbolm {
 
@@ -59,6 +60,9 @@ struct ModelConfig {
     DType dtype = DType::kF32;  // the checkpoint's declared dtype (and the dtype of dummy weights)
     std::optional<int32_t> bos_token_id;
     std::vector<int32_t> eos_token_ids;
+    // config.json's quantization_config: the packed layout of the projections (docs/quantization.md).
+    // Architectures that read quantized checkpoints set it; validate() refuses one for the others.
+    quant::QuantizationConfig quant;
 
     // Bytes of KV cache per token (f32 keys and values, all layers).
     int64_t kv_bytes_per_token() const { return n_layer * 2 * n_head_kv * head_dim * 4; }
@@ -68,7 +72,8 @@ struct ModelConfig {
 void read_special_ids(const HfConfig& hf, ModelConfig* cfg);
 // Maps HF activation names (silu, gelu, gelu_new, gelu_pytorch_tanh, relu, ...) to ours.
 ops::Activation parse_activation(const HfConfig& hf, const std::string& key, const std::string& fallback);
-// Checks the fields every architecture must set, naming config.json in the message.
+// Checks the fields every architecture must set, naming config.json in the message, and that a
+// quantized checkpoint's architecture reads its quantization_config.
 void validate(const ModelConfig& cfg, const HfConfig& hf);
 
 }  // namespace turbolm

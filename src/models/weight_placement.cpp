@@ -1,5 +1,6 @@
 #include "models/weight_placement.h"
 
+#include <cstring>
 #include <map>
 
 namespace turbolm {
@@ -13,15 +14,41 @@ public:
     Tensor matrix(const Tensor& t) { return place(t, compute_); }
     Tensor vector(const Tensor& t) { return place(t, DType::kF32); }
 
+    // Matrices and tables of quantized projections, and their integer side tensors: as they are.
+    Tensor as_is(const Tensor& t) { return t.defined() ? place(t, t.dtype()) : t; }
+
+    // Whether parts can be one product: one format and, quantized, one group, input permutation and
+    // smoothing (q, k and v of a GPTQ act-order or SmoothQuant checkpoint usually share them, as they
+    // share their input; when they do not, they stay separate products).
+    static bool fusable(std::initializer_list<const Linear*> parts) {
+        const Linear& first = **parts.begin();
+        for (const Linear* l : parts) {
+            if (!l->w.defined() || l->format != first.format || l->in() != first.in()) return false;
+            if (l->format == WeightFormat::kDense) continue;
+            if (l->group != first.group || l->w.dtype() != first.w.dtype() || l->scale.dtype() != first.scale.dtype() ||
+                l->scale.ndim() != first.scale.ndim() || !same_values(l->in_perm, first.in_perm) ||
+                !same_values(l->inv_smooth, first.inv_smooth))
+                return false;
+        }
+        return true;
+    }
+
+    // Rows of the parts stacked in order: the weight (and, quantized, the row scales and zero points,
+    // which belong to the rows), the biases (zeros for parts without one when any has one).
     Linear fuse(std::initializer_list<const Linear*> parts) {
+        const Linear& first = **parts.begin();
         Linear fused;
-        std::vector<const Tensor*> ws, bs;
+        fused.format = first.format;
+        fused.group = first.group;
+        std::vector<const Tensor*> ws, bs, scales, zeros;
         bool any_bias = false;
         for (const Linear* l : parts) any_bias = any_bias || l->b.defined();
         std::vector<Tensor> zero_biases;
         zero_biases.reserve(parts.size());
         for (const Linear* l : parts) {
             ws.push_back(&l->w);
+            scales.push_back(&l->scale);
+            zeros.push_back(&l->zero);
             if (any_bias && !l->b.defined()) {
                 zero_biases.push_back(Tensor::zeros({l->out()}, DType::kF32));
                 bs.push_back(&zero_biases.back());
@@ -29,7 +56,15 @@ public:
                 bs.push_back(&l->b);
             }
         }
-        fused.w = stack_vec(ws, compute_);
+        if (first.format == WeightFormat::kDense) {
+            fused.w = stack_vec(ws, compute_);
+        } else {
+            fused.w = stack_vec(ws, first.w.dtype());
+            fused.scale = stack_vec(scales, first.scale.dtype());
+            if (first.zero.defined()) fused.zero = stack_vec(zeros, first.zero.dtype());
+            fused.in_perm = as_is(first.in_perm);
+            fused.inv_smooth = vector(first.inv_smooth);
+        }
         if (any_bias) fused.b = stack_vec(bs, DType::kF32);
         return fused;
     }
@@ -49,6 +84,14 @@ public:
     DType compute() const { return compute_; }
 
 private:
+    static bool same_values(const Tensor& a, const Tensor& b) {
+        if (a.defined() != b.defined()) return false;
+        if (!a.defined() || a.raw_data() == b.raw_data()) return true;
+        if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+        const Tensor ha = a.to_device(Device::kCpu).contiguous(), hb = b.to_device(Device::kCpu).contiguous();
+        return std::memcmp(ha.raw_data(), hb.raw_data(), ha.nbytes()) == 0;
+    }
+
     Tensor stack_vec(const std::vector<const Tensor*>& parts, DType dtype) {
         int64_t rows = 0;
         for (const Tensor* p : parts) rows += p->size(0);
@@ -80,7 +123,15 @@ private:
 };
 
 void place_linear(Placer& p, Linear& l) {
-    l.w = p.matrix(l.w);
+    if (l.format == WeightFormat::kDense) {
+        l.w = p.matrix(l.w);
+    } else {
+        l.w = p.as_is(l.w);
+        l.scale = p.as_is(l.scale);
+        l.zero = p.as_is(l.zero);
+        l.in_perm = p.as_is(l.in_perm);
+        l.inv_smooth = p.vector(l.inv_smooth);
+    }
     l.b = p.vector(l.b);
 }
 
@@ -90,11 +141,13 @@ void place_norm(Placer& p, Norm& n) {
 }
 
 void place_gated(Placer& p, GatedFfn& g) {
-    if (!g.gate_up.w.defined() && g.gate.w.defined()) {
+    if (!g.gate_up.w.defined() && g.gate.w.defined() && Placer::fusable({&g.gate, &g.up})) {
         g.gate_up = p.fuse({&g.gate, &g.up});
         g.gate = {};
         g.up = {};
     }
+    place_linear(p, g.gate);
+    place_linear(p, g.up);
     place_linear(p, g.gate_up);
     place_linear(p, g.down);
 }
@@ -106,7 +159,8 @@ void place_moe(Placer& p, MoeFfn& moe) {
     bool stackable = !moe.experts.empty();
     for (const auto& e : moe.experts)
         stackable = stackable && e.gate.w.defined() && e.up.w.defined() && !e.gate.b.defined() && !e.up.b.defined() &&
-                    !e.down.b.defined();
+                    !e.down.b.defined() && e.gate.format == WeightFormat::kDense &&
+                    e.up.format == WeightFormat::kDense && e.down.format == WeightFormat::kDense;
     if (!stackable) {
         for (auto& e : moe.experts) place_gated(p, e);
         return;
@@ -140,14 +194,16 @@ ModelWeights place_weights(ModelWeights w, Device device, DType compute_dtype,
         place_norm(p, lw.attn_norm);
         place_norm(p, lw.mlp_norm);
         AttentionWeights& a = lw.attn;
-        if (!a.fused()) {
+        if (!a.fused() && Placer::fusable({&a.q, &a.k, &a.v})) {
             a.qkv = p.fuse({&a.q, &a.k, &a.v});
             a.q = {};
             a.k = {};
             a.v = {};
-        } else {
-            place_linear(p, a.qkv);
         }
+        place_linear(p, a.qkv);
+        place_linear(p, a.q);
+        place_linear(p, a.k);
+        place_linear(p, a.v);
         place_linear(p, a.o);
         place_norm(p, a.q_norm);
         place_norm(p, a.k_norm);

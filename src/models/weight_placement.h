@@ -1,6 +1,8 @@
 // Moves loaded weights to a device in the dtype it computes in, fusing the projections that read
 // the same input (q, k, v; gate, up) into one matrix each so that a layer makes fewer, larger
-// products. Tied weights stay tied.
+// products. Tied weights stay tied. Quantized projections keep their stored types (codes, scales,
+// zero points, permutations); parts of one format, group, permutation and smoothing fuse by stacking
+// their rows (weights, scales and zero points alike), other parts stay separate products.
 #pragma once
 
 #include <functional>

@@ -11,6 +11,17 @@
 
 namespace turbolm {
 
+Tensor WeightSource::get_stored(const std::string& name) const {
+    fail(StatusCode::kUnimplemented, describe(), ": tensor '", name,
+         "': packed (quantized) tensors cannot be read from here");
+}
+
+Tensor CheckpointWeights::get_stored(const std::string& name) const {
+    if (!ckpt_.has(name))
+        fail(StatusCode::kNotFound, ckpt_.dir().string(), ": tensor '", name, "' is missing from the checkpoint");
+    return ckpt_.get(name);
+}
+
 Tensor CheckpointWeights::get(const std::string& name, const Shape& shape, WeightKind kind) const {
     if (!ckpt_.has(name))
         fail(StatusCode::kNotFound, ckpt_.dir().string(), ": tensor '", name, "' is missing from the checkpoint");

@@ -21,6 +21,14 @@ public:
     // A float tensor of exactly `shape`, in its stored dtype (f32, bf16 or f16); zero-copy where possible.
     virtual Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const = 0;
     virtual std::string describe() const = 0;
+    // The stored tensor of any dtype and shape, unchecked: the readers of packed (quantized) layouts
+    // check it against what their layout expects. Sources without stored tensors throw kUnimplemented.
+    virtual Tensor get_stored(const std::string& name) const;
+    // Where `name` is stored (the file), for messages.
+    virtual std::string file_of(const std::string& name) const { return describe(); }
+    // Made-up weights: dense whatever the config's quantization says (so --dummy-weights keeps
+    // measuring the model's shapes from the config of a quantized checkpoint).
+    virtual bool synthetic() const { return false; }
 };
 
 class CheckpointWeights final : public WeightSource {
@@ -29,6 +37,8 @@ public:
     bool has(const std::string& name) const override { return ckpt_.has(name); }
     Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const override;
     std::string describe() const override { return ckpt_.dir().string(); }
+    Tensor get_stored(const std::string& name) const override;
+    std::string file_of(const std::string& name) const override { return ckpt_.file_of(name); }
 
 private:
     Checkpoint ckpt_;
@@ -45,6 +55,7 @@ public:
     bool has(const std::string& name) const override { return true; }
     Tensor get(const std::string& name, const Shape& shape, WeightKind kind) const override;
     std::string describe() const override { return "random weights"; }
+    bool synthetic() const override { return true; }
 
 private:
     DType dtype_;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "ops/cpu/cpu_kv_quant.h"
+#include "ops/ops_checks.h"
+
 #ifdef TURBOLM_WITH_CUDA
 #include "ops/cuda/cuda_ops.h"
 #endif
@@ -10,26 +13,20 @@
 namespace turbolm::ops {
 namespace {
 
-// Sends a call to the CUDA implementation (src/ops/cuda/cuda_ops.cpp) when `t` lives on the GPU.
-#ifdef TURBOLM_WITH_CUDA
-#define TURBOLM_DISPATCH_CUDA(t, ...)          \
-    if ((t).device() == Device::kCuda) {       \
-        cuda_ops::__VA_ARGS__;                 \
-        return;                                \
-    }
-#else
-#define TURBOLM_DISPATCH_CUDA(t, ...)                                                          \
-    if ((t).device() == Device::kCuda)                                                          \
-        fail(StatusCode::kUnimplemented, "this build of turbolm has no CUDA backend");
-#endif
-
-void require_cpu(const Tensor& t, const char* what) {
-    if (t.defined() && t.device() != Device::kCpu)
-        fail(StatusCode::kInvalidArgument, what, ": ", device_name(t.device()), " tensor mixed with CPU tensors");
-}
-void require_f32_rows(const Tensor& t, const char* what) {
-    TURBOLM_CHECK(t.dtype() == DType::kF32, what, " must be f32, got ", t.describe());
-    TURBOLM_CHECK(t.ndim() >= 1 && t.stride(-1) == 1, what, " must have a contiguous last axis, got ", t.describe());
+// The pools of a KV layer: 8-bit codes come with f32 scales [n_slots, n_head_kv] on the same device,
+// other pools without. Shapes of k and v are checked by the op.
+void check_kv_layer(const KvLayer& c, const char* op) {
+    const bool codes = c.k.dtype() == DType::kI8 || c.k.dtype() == DType::kF8E4M3;
+    TURBOLM_CHECK(c.v.dtype() == c.k.dtype(), op, ": k and v pools of different dtypes, ", c.k.describe(), " and ",
+                  c.v.describe());
+    TURBOLM_CHECK(codes == c.k_scale.defined() && codes == c.v_scale.defined(), op, ": a ", dtype_name(c.k.dtype()),
+                  " KV cache ", codes ? "needs" : "takes no", " k and v scales");
+    if (!codes) return;
+    for (const Tensor* s : {&c.k_scale, &c.v_scale})
+        TURBOLM_CHECK(s->dtype() == DType::kF32 && s->is_contiguous() && s->device() == c.k.device() &&
+                          s->shape() == Shape({c.k.size(0), c.k.size(1)}),
+                      op, ": KV scales must be f32 [n_slots, n_head_kv] = [", c.k.size(0), ", ", c.k.size(1),
+                      "] beside the pools, got ", s->describe());
 }
 
 // Rows of a 2-D view, or of a 3-D tensor [T, heads, dim] flattened to [T, heads * dim] when contiguous per token.
@@ -160,8 +157,9 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumul
     for (int64_t t = 0; t < out.size(0); ++t) cpu::add(out.row<float>(t), rows.row<float>(t), out.row<float>(t), out.size(1));
 }
 
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
-               const AttentionParams& params, Tensor& out) {
+void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, const AttentionParams& params,
+               Tensor& out) {
+    const Tensor &k_cache = cache.k, &v_cache = cache.v;
     TURBOLM_CHECK(q.ndim() == 3 && k_cache.ndim() == 3 && v_cache.ndim() == 3 && out.ndim() == 3, "attention ranks");
     const int64_t n_head = q.size(1), head_dim = q.size(2), n_head_kv = k_cache.size(1);
     TURBOLM_CHECK(q.stride(1) == head_dim && q.stride(2) == 1 && out.stride(1) == head_dim && out.stride(2) == 1 &&
@@ -174,12 +172,14 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
                       batch.block_table.ndim() == 2 && batch.block_table.size(0) == batch.n_seqs() &&
                       batch.block_size > 0,
                   "attention batch description");
-    TURBOLM_DISPATCH_CUDA(q, attention(q, k_cache, v_cache, batch, params, out))
+    check_kv_layer(cache, "attention");
+    TURBOLM_DISPATCH_CUDA(q, attention(q, cache, batch, params, out))
     require_f32_rows(q, "attention q");
-    require_f32_rows(k_cache, "attention k");
+    if (!cache.quantized()) require_f32_rows(k_cache, "attention k");
     require_f32_rows(out, "attention output");
     const int32_t* q_start = batch.q_start.data<int32_t>();
     const int32_t* kv_len = batch.kv_len.data<int32_t>();
+    const int32_t* q_pos = batch.q_pos.data<int32_t>();
     const int64_t bs = batch.block_size, row = n_head_kv * head_dim;
     for (int64_t s = 0; s < batch.n_seqs(); ++s) {
         const int64_t t0 = q_start[s], t1 = q_start[s + 1], n_kv = kv_len[s];
@@ -187,11 +187,11 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
         const int32_t* blocks = batch.block_table.row<int32_t>(s);
         const float *k, *v;
         std::vector<float> k_rows, v_rows;
-        if (n_kv <= bs) {
+        if (!cache.quantized() && n_kv <= bs) {
             // The whole sequence sits in its first block: read the cache in place.
             k = k_cache.data<float>() + blocks[0] * bs * row;
             v = v_cache.data<float>() + blocks[0] * bs * row;
-        } else {
+        } else if (!cache.quantized()) {
             k_rows.resize(size_t(n_kv * row));
             v_rows.resize(size_t(n_kv * row));
             for (int64_t p = 0; p < n_kv; ++p) {
@@ -201,9 +201,34 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
             }
             k = k_rows.data();
             v = v_rows.data();
+        } else {
+            // Codes become f32 rows once per call. Positions before every query's window are never
+            // read (their blocks may have been released to the null block) and stay zero.
+            int64_t first = 0;
+            if (params.window > 0) {
+                first = n_kv;
+                for (int64_t t = t0; t < t1; ++t) first = std::min<int64_t>(first, q_pos[t] - params.window + 1);
+                first = std::clamp<int64_t>(first, 0, n_kv);
+            }
+            k_rows.assign(size_t(n_kv * row), 0.0f);
+            v_rows.assign(size_t(n_kv * row), 0.0f);
+            const size_t es = dtype_size(k_cache.dtype());
+            const auto* kc = static_cast<const char*>(k_cache.raw_data());
+            const auto* vc = static_cast<const char*>(v_cache.raw_data());
+            for (int64_t p = first; p < n_kv; ++p) {
+                const int64_t slot = blocks[p / bs] * bs + p % bs;
+                cpu::dequantize_kv_rows(kc + size_t(slot * row) * es, head_dim, k_cache.dtype(),
+                                        cache.k_scale.data<float>() + slot * n_head_kv, n_head_kv, head_dim,
+                                        k_rows.data() + p * row, head_dim);
+                cpu::dequantize_kv_rows(vc + size_t(slot * row) * es, head_dim, v_cache.dtype(),
+                                        cache.v_scale.data<float>() + slot * n_head_kv, n_head_kv, head_dim,
+                                        v_rows.data() + p * row, head_dim);
+            }
+            k = k_rows.data();
+            v = v_rows.data();
         }
-        cpu::attention(q.row<float>(t0), q.stride(0), k, row, v, row, batch.q_pos.data<int32_t>() + t0, t1 - t0, n_kv,
-                       n_head, n_head_kv, head_dim, params.scale, params.window, out.row<float>(t0), out.stride(0));
+        cpu::attention(q.row<float>(t0), q.stride(0), k, row, v, row, q_pos + t0, t1 - t0, n_kv, n_head, n_head_kv,
+                       head_dim, params.scale, params.window, out.row<float>(t0), out.stride(0));
     }
 }
 
@@ -264,7 +289,8 @@ void add(const Tensor& a, const Tensor& b, Tensor& y) {
     cpu::add(a.data<float>(), b.data<float>(), y.data<float>(), a.numel());
 }
 
-void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, Tensor& k_cache, Tensor& v_cache, Tensor& q_out) {
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, const KvLayer& cache, Tensor& q_out) {
+    const Tensor &k_cache = cache.k, &v_cache = cache.v;
     const int64_t T = qkv.size(0), H = a.n_head, Hkv = a.n_head_kv;
     TURBOLM_CHECK(qkv.ndim() == 2 && qkv.stride(1) == 1 && H > 0 && Hkv > 0 && qkv.size(1) % (H + 2 * Hkv) == 0,
                   "qkv_to_cache input ", qkv.describe());
@@ -277,8 +303,10 @@ void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, Tensor& k_cache, T
                   "qkv_to_cache slots/positions");
     TURBOLM_CHECK(!a.inv_freq.defined() || (a.rot_dim % 2 == 0 && a.rot_dim <= hd && a.inv_freq.numel() == a.rot_dim / 2),
                   "qkv_to_cache rot_dim ", a.rot_dim);
-    TURBOLM_DISPATCH_CUDA(qkv, qkv_to_cache(qkv, a, k_cache, v_cache, q_out))
+    check_kv_layer(cache, "qkv_to_cache");
+    TURBOLM_DISPATCH_CUDA(qkv, qkv_to_cache(qkv, a, cache, q_out))
     require_f32_rows(qkv, "qkv_to_cache input");
+    if (!cache.quantized()) require_f32_rows(k_cache, "qkv_to_cache cache");
     Tensor k = Tensor::empty({T, Hkv, hd}, DType::kF32);
     q_out.copy_from(qkv.slice(1, 0, H * hd).unflatten(1, H, hd));
     k.copy_from(qkv.slice(1, H * hd, (H + Hkv) * hd).unflatten(1, Hkv, hd));
@@ -293,8 +321,17 @@ void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, Tensor& k_cache, T
     for (int64_t t = 0; t < T; ++t) {
         if (slots[t] < 0) continue;
         TURBOLM_CHECK(slots[t] < k_cache.size(0), "KV slot ", slots[t], " outside the cache");
-        std::copy_n(k.row<float>(t), row, k_cache.data<float>() + slots[t] * row);
-        std::copy_n(qkv.row<float>(t) + (H + Hkv) * hd, row, v_cache.data<float>() + slots[t] * row);
+        const float* v = qkv.row<float>(t) + (H + Hkv) * hd;
+        if (!cache.quantized()) {
+            std::copy_n(k.row<float>(t), row, k_cache.data<float>() + slots[t] * row);
+            std::copy_n(v, row, v_cache.data<float>() + slots[t] * row);
+            continue;
+        }
+        const size_t at = size_t(slots[t] * row) * dtype_size(k_cache.dtype());
+        cpu::quantize_kv_rows(k.row<float>(t), hd, Hkv, hd, k_cache.dtype(),
+                              static_cast<char*>(k_cache.raw_data()) + at, hd, cache.k_scale.data<float>() + slots[t] * Hkv);
+        cpu::quantize_kv_rows(v, hd, Hkv, hd, v_cache.dtype(), static_cast<char*>(v_cache.raw_data()) + at, hd,
+                              cache.v_scale.data<float>() + slots[t] * Hkv);
     }
 }
 

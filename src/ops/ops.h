@@ -101,10 +101,26 @@ void act_inplace(Activation act, Tensor& x);
 // (the caller checked them against the vocabulary on the host).
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate = false);
 
+// One layer's KV cache as qkv_to_cache writes it and attention reads it (views of the pools).
+// k, v: [n_slots, n_head_kv, head_dim] in the activation dtype (f32 on the CPU, 16-bit on the GPU),
+// or 8-bit codes (i8 or f8e4m3) on either device. With codes, head h of slot s stands for
+// k[s, h, :] * k_scale[s, h] (v likewise); k_scale, v_scale: f32 [n_slots, n_head_kv], undefined
+// for unquantized pools. Scales of slots never written must be finite (zeroed pools use 0), so that
+// kernels that load and mask such slots see no NaN.
+struct KvLayer {
+    Tensor k, v;
+    Tensor k_scale, v_scale;
+    bool quantized() const { return k_scale.defined(); }
+};
+
 // Splits a fused projection qkv [T, (n_head + 2 n_head_kv) * head_dim] into q_out [T, n_head, head_dim]
 // and the cache: optional per-head RMSNorm of q and k (q_norm, k_norm f32 [head_dim]), rotary
 // embedding of the first rot_dim dims (rotate_half form; skipped when inv_freq is undefined), then
-// k and v of token t stored at slot slots[t] of k_cache and v_cache [n_slots, n_head_kv, head_dim].
+// k and v of token t stored at slot slots[t] (skipped when negative) of the cache. An 8-bit cache
+// stores each (token, kv head) vector x of k and of v as codes with scale max|x| / 127 (int8, codes
+// rint(x / scale) half to even) or max|x| / 448 (e4m3, round to nearest even, saturating), scale 1
+// for an all-zero vector (ops/cpu/cpu_kv_quant.h); the GPU quantizes its f32 values before they
+// are rounded to 16 bits.
 struct QkvToCacheArgs {
     int64_t n_head = 0, n_head_kv = 0;
     Tensor pos;       // i32 [T]
@@ -115,7 +131,7 @@ struct QkvToCacheArgs {
     float norm_eps = 1e-6f;
     Tensor slots;  // i64 [T]
 };
-void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, Tensor& k_cache, Tensor& v_cache, Tensor& q_out);
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, const KvLayer& cache, Tensor& q_out);
 
 struct AttentionParams {
     float scale = 1.0f;
@@ -134,9 +150,10 @@ struct AttentionBatch {
     int64_t n_seqs() const { return kv_len.numel(); }
 };
 // Causal attention: token t attends to the keys p <= q_pos[t] of its sequence (and p > q_pos[t] - window).
-// q, out: [T, n_head, head_dim]; k_cache, v_cache: [n_slots, n_head_kv, head_dim].
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
-               const AttentionParams& params, Tensor& out);
+// q, out: [T, n_head, head_dim]; cache: pools [n_slots, n_head_kv, head_dim] (8-bit codes are
+// dequantized as they are read; the math stays in f32).
+void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, const AttentionParams& params,
+               Tensor& out);
 
 // Mixture-of-experts routing (CPU tensors): softmax over each row of logits f32 [T, E], then the k
 // most probable experts (ties to the lower index) into ids i32 [T, k] and their probabilities into

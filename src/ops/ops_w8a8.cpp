@@ -1,17 +1,78 @@
-// Dispatch and validation of the W8A8 ops (FP8 and SmoothQuant INT8).
+// Dispatch and validation of the W8A8 ops (FP8 and SmoothQuant INT8): GPU tensors go to
+// cuda_ops_w8a8.cpp, CPU tensors to the reference in cpu/cpu_w8a8.cpp.
 #include "core/error.h"
+#include "ops/cpu/cpu_w8a8.h"
 #include "ops/ops.h"
+#include "ops/ops_checks.h"
+
+#ifdef TURBOLM_WITH_CUDA
+#include "ops/cuda/cuda_ops_w8a8.h"
+#endif
 
 namespace turbolm::ops {
+namespace {
 
-void linear_fp8(const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&, bool) {
-    fail(StatusCode::kUnimplemented, "linear_fp8 is not built yet");
+// Optional f32 vector of n values (bias, inv_smooth); null when undefined.
+const float* f32_vector_or_null(const Tensor& t, int64_t n, const char* what) {
+    if (!t.defined()) return nullptr;
+    require_cpu(t, what);
+    TURBOLM_CHECK(t.dtype() == DType::kF32 && t.numel() == n && t.is_contiguous(), what, " ", t.describe());
+    return t.data<float>();
 }
-void quantize_rows_fp8(const Tensor&, Tensor&, Tensor&) {
-    fail(StatusCode::kUnimplemented, "quantize_rows_fp8 is not built yet");
+
+// The checks both products share on the CPU; returns {m, n, k}.
+struct Dims {
+    int64_t m, n, k;
+};
+Dims check_w8a8(const char* op, const Tensor& x, const Tensor& q, DType q_dtype, const Tensor& scale, Tensor& y) {
+    require_cpu(q, op);
+    require_cpu(scale, op);
+    require_cpu(y, op);
+    TURBOLM_CHECK(x.dtype() == DType::kF32 && y.dtype() == DType::kF32, op, " on the CPU takes f32 x and y, got ",
+                  x.describe(), " ", y.describe());
+    TURBOLM_CHECK(x.ndim() == 2 && y.ndim() == 2 && x.stride(1) == 1 && y.stride(1) == 1, op,
+                  " expects 2-D x and y with contiguous rows, got ", x.describe(), " ", y.describe());
+    TURBOLM_CHECK(q.dtype() == q_dtype && q.ndim() == 2 && q.stride(1) == 1, op, " weight must be ",
+                  dtype_name(q_dtype), " [out, in] with contiguous rows, got ", q.describe());
+    const Dims d{x.size(0), q.size(0), x.size(1)};
+    TURBOLM_CHECK(q.size(1) == d.k && y.size(0) == d.m && y.size(1) == d.n, op, " shapes: x ", x.describe(), " q ",
+                  q.describe(), " y ", y.describe());
+    TURBOLM_CHECK(scale.dtype() == DType::kF32 && scale.numel() == d.n && scale.is_contiguous(), op, " scale ",
+                  scale.describe());
+    return d;
 }
-void linear_w8a8_int8(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&, bool) {
-    fail(StatusCode::kUnimplemented, "linear_w8a8_int8 is not built yet");
+
+}  // namespace
+
+void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(x, linear_fp8(x, q, scale, b, y, accumulate))
+    const Dims d = check_w8a8("linear_fp8", x, q, DType::kF8E4M3, scale, y);
+    cpu::linear_fp8(x.data<float>(), x.stride(0), q.data<uint8_t>(), q.stride(0), scale.data<float>(),
+                    f32_vector_or_null(b, d.n, "linear_fp8 bias"), y.data<float>(), y.stride(0), d.m, d.n, d.k,
+                    accumulate);
+}
+
+void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale) {
+    TURBOLM_DISPATCH_CUDA(w, quantize_rows_fp8(w, q, scale))
+    require_cpu(q, "quantized weight");
+    require_cpu(scale, "quantization scales");
+    TURBOLM_CHECK(w.ndim() == 2 && w.stride(1) == 1 &&
+                      (w.dtype() == DType::kF32 || w.dtype() == DType::kBF16 || w.dtype() == DType::kF16) &&
+                      q.dtype() == DType::kF8E4M3 && q.shape() == w.shape() && q.is_contiguous() &&
+                      scale.dtype() == DType::kF32 && scale.numel() == w.size(0) && scale.is_contiguous(),
+                  "quantize_rows_fp8: w ", w.describe(), " q ", q.describe(), " scale ", scale.describe());
+    cpu::quantize_rows_fp8(w.raw_data(), w.dtype(), w.stride(0), q.data<uint8_t>(), scale.data<float>(), w.size(0),
+                           w.size(1), /*zero_scale=*/1.0f);
+}
+
+void linear_w8a8_int8(const Tensor& x, const Tensor& inv_smooth, const Tensor& q, const Tensor& scale, const Tensor& b,
+                      Tensor& y, bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(x, linear_w8a8_int8(x, inv_smooth, q, scale, b, y, accumulate))
+    const Dims d = check_w8a8("linear_w8a8_int8", x, q, DType::kI8, scale, y);
+    cpu::linear_w8a8_int8(x.data<float>(), x.stride(0),
+                          f32_vector_or_null(inv_smooth, d.k, "linear_w8a8_int8 inv_smooth"), q.data<int8_t>(),
+                          q.stride(0), scale.data<float>(), f32_vector_or_null(b, d.n, "linear_w8a8_int8 bias"),
+                          y.data<float>(), y.stride(0), d.m, d.n, d.k, accumulate);
 }
 
 }  // namespace turbolm::ops

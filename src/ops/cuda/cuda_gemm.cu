@@ -94,6 +94,11 @@ Plan make_plan(const PlanKey& key, DType in, DType out, int64_t m, int64_t n, in
 
 }  // namespace
 
+LtResources lt_resources() {
+    Context& ctx = context();
+    return {ctx.handle, ctx.workspace, kWorkspaceBytes};
+}
+
 void gemm(const void* x, int64_t ldx, const void* w, int64_t ldw, DType in_dtype, void* y, int64_t ldy,
           DType out_dtype, int64_t m, int64_t n, int64_t k, float beta, cudaStream_t stream) {
     if (m == 0 || n == 0) return;

@@ -3,6 +3,7 @@
 // so a decode step pays no planning cost and the calls can be captured in a CUDA graph.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include <cuda_runtime.h>
@@ -15,5 +16,14 @@ namespace turbolm::cuda {
 // beta is 0 (overwrite) or 1 (add into y: the residual connection).
 void gemm(const void* x, int64_t ldx, const void* w, int64_t ldw, DType in_dtype, void* y, int64_t ldy,
           DType out_dtype, int64_t m, int64_t n, int64_t k, float beta, cudaStream_t stream);
+
+// The cuBLASLt handle and workspace behind gemm(), for the other cuBLASLt products (w8a8_gemm.cu):
+// all work is queued on one stream, so one workspace serves every product.
+struct LtResources {
+    void* handle = nullptr;  // cublasLtHandle_t
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
+};
+LtResources lt_resources();
 
 }  // namespace turbolm::cuda

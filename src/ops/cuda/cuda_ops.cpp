@@ -6,6 +6,7 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_device.h"
 #include "ops/cuda/cuda_backend.h"
+#include "ops/cuda/cuda_op_checks.h"
 #include "ops/cuda/cuda_gemm.h"
 #include "ops/cuda/gemv_int8.h"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
@@ -15,14 +16,6 @@
 
 namespace turbolm::ops::cuda_ops {
 namespace {
-
-void require_cuda(const Tensor& t, const char* what) {
-    if (t.defined() && t.device() != Device::kCuda)
-        fail(StatusCode::kInvalidArgument, what, ": CPU tensor ", t.describe(), " mixed with GPU tensors");
-}
-
-bool is_16bit(DType dt) { return dt == DType::kBF16 || dt == DType::kF16; }
-
 // Row stride of a 2-D view whose last axis is contiguous.
 int64_t rows_of(const Tensor& t, const char* what) {
     TURBOLM_CHECK(t.ndim() == 2 && t.stride(1) == 1, what, " must be 2-D with a contiguous last axis, got ",
@@ -40,7 +33,12 @@ const float* f32_or_null(const Tensor& t, int64_t n, const char* what) {
 }  // namespace
 
 void init() { cuda::init(); }
-bool available() { return cuda::available(); }
+// A device that exists is set up at once, so that device tensors can be made before any op runs.
+bool available() {
+    if (!cuda::available()) return false;
+    cuda::init();
+    return true;
+}
 void synchronize() { cuda::synchronize("GPU work"); }
 
 DeviceMemoryStats memory_stats() {
@@ -203,14 +201,14 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumul
                            out.data<float>(), rows_of(out, "embedding output"), accumulate, cuda::stream());
 }
 
-void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, Tensor& k_cache, Tensor& v_cache, Tensor& q_out) {
-    require_cuda(k_cache, "KV cache");
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, const KvLayer& cache, Tensor& q_out) {
+    require_cuda(cache.k, "KV cache");
     require_cuda(a.slots, "KV slots");
     require_cuda(a.pos, "positions");
-    TURBOLM_CHECK(is_16bit(qkv.dtype()) && q_out.dtype() == qkv.dtype() && k_cache.dtype() == qkv.dtype() &&
-                      v_cache.dtype() == qkv.dtype(),
-                  "qkv_to_cache dtypes: qkv ", qkv.describe(), " q ", q_out.describe(), " cache ", k_cache.describe());
-    const int64_t hd = k_cache.size(2);
+    TURBOLM_CHECK(is_16bit(qkv.dtype()) && q_out.dtype() == qkv.dtype() &&
+                      (cache.quantized() || cache.k.dtype() == qkv.dtype()),
+                  "qkv_to_cache dtypes: qkv ", qkv.describe(), " q ", q_out.describe(), " cache ", cache.k.describe());
+    const int64_t hd = cache.k.size(2);
     cuda::QkvRopeParams p;
     p.n_tokens = qkv.size(0);
     p.n_head = a.n_head;
@@ -224,23 +222,33 @@ void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, Tensor& k_cache, T
     p.k_norm = f32_or_null(a.k_norm, hd, "k norm");
     p.norm_eps = a.norm_eps;
     p.slots = a.slots.data<int64_t>();
-    cuda::launch_qkv_rope(qkv.raw_data(), qkv.stride(0), p, qkv.dtype(), q_out.raw_data(), k_cache.raw_data(),
-                          v_cache.raw_data(), cuda::stream());
+    if (cache.quantized()) {
+        p.code_dtype = cache.k.dtype();
+        p.k_scale = cache.k_scale.data<float>();
+        p.v_scale = cache.v_scale.data<float>();
+    }
+    cuda::launch_qkv_rope(qkv.raw_data(), qkv.stride(0), p, qkv.dtype(), q_out.raw_data(), cache.k.raw_data(),
+                          cache.v.raw_data(), cuda::stream());
 }
 
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
-               const AttentionParams& params, Tensor& out) {
-    require_cuda(k_cache, "KV cache");
+void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, const AttentionParams& params,
+               Tensor& out) {
+    require_cuda(cache.k, "KV cache");
     require_cuda(out, "attention output");
     for (const Tensor* t : {&batch.q_start, &batch.kv_len, &batch.q_pos, &batch.block_table}) {
         require_cuda(*t, "attention batch");
         TURBOLM_CHECK(t->dtype() == DType::kI32 && t->is_contiguous(), "attention batch tensor ", t->describe());
     }
-    TURBOLM_CHECK(is_16bit(q.dtype()) && k_cache.dtype() == q.dtype() && out.dtype() == q.dtype(),
-                  "attention dtypes: q ", q.describe(), " cache ", k_cache.describe(), " out ", out.describe());
+    TURBOLM_CHECK(is_16bit(q.dtype()) && (cache.quantized() || cache.k.dtype() == q.dtype()) && out.dtype() == q.dtype(),
+                  "attention dtypes: q ", q.describe(), " cache ", cache.k.describe(), " out ", out.describe());
     cuda::PagedKvView kv;
-    kv.k = k_cache.raw_data();
-    kv.v = v_cache.raw_data();
+    kv.k = cache.k.raw_data();
+    kv.v = cache.v.raw_data();
+    if (cache.quantized()) {
+        kv.code_dtype = cache.k.dtype();
+        kv.k_scale = cache.k_scale.data<float>();
+        kv.v_scale = cache.v_scale.data<float>();
+    }
     kv.block_table = batch.block_table.data<int32_t>();
     kv.max_blocks = batch.block_table.size(1);
     kv.block_size = batch.block_size;
@@ -254,7 +262,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
     ab.max_kv_len = batch.max_kv_len;
     cuda::AttentionShape shape;
     shape.n_head = q.size(1);
-    shape.n_head_kv = k_cache.size(1);
+    shape.n_head_kv = cache.k.size(1);
     shape.head_dim = q.size(2);
     shape.scale = params.scale;
     shape.window = params.window;

@@ -27,9 +27,9 @@ void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Te
 void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out);
 void act_inplace(Activation act, Tensor& x);
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate);
-void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, Tensor& k_cache, Tensor& v_cache, Tensor& q_out);
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
-               const AttentionParams& params, Tensor& out);
+void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, const KvLayer& cache, Tensor& q_out);
+void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, const AttentionParams& params,
+               Tensor& out);
 void gather_rows(const Tensor& src, const Tensor& rows, Tensor& dst);
 void scatter_add_rows(const Tensor& src, const Tensor& rows, const Tensor& weights, Tensor& dst);
 void add(const Tensor& a, const Tensor& b, Tensor& y);

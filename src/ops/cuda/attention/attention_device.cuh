@@ -1,11 +1,12 @@
-// Device helpers shared by the attention kernels: 16-bit element conversions, the exponential
-// used by the online softmax, and the paged-cache slot lookup.
+// Device helpers shared by the attention kernels: 16-bit element conversions, reading 8-bit KV
+// codes, the exponential used by the online softmax, and the paged-cache slot lookup.
 #pragma once
 
 #include <cstdint>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 namespace turbolm::cuda::attn {
 
@@ -48,6 +49,57 @@ __device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]) {
     const float2 c = Elem<T>::unpack(raw.z), d = Elem<T>::unpack(raw.w);
     f[0] = a.x, f[1] = a.y, f[2] = b.x, f[3] = b.y, f[4] = c.x, f[5] = c.y, f[6] = d.x, f[7] = d.y;
 }
+
+// How the kernels read the KV pools. KV is the pool's element type: the 16-bit compute type itself,
+// or 8-bit codes (int8_t, __nv_fp8_e4m3) that stand for code * scale with one scale per (slot, kv
+// head). Vec8 holds eight consecutive elements (one 16- or 8-byte load).
+template <typename KV>
+struct KvCode {  // 16-bit pools
+    static constexpr bool kQuantized = false;
+    using Vec8 = uint4;
+    static __device__ __forceinline__ float to_float(KV x) { return Elem<KV>::to_float(x); }
+    static __device__ __forceinline__ void unpack8(const Vec8& raw, float (&f)[8]) { attn::unpack8<KV>(raw, f); }
+};
+
+// Four int8 codes of a word to f32 without integer conversions: the byte b + 128 placed in the low
+// mantissa bits of 2^23 gives the float 2^23 + 128 + b, and one subtraction leaves b exactly.
+__device__ __forceinline__ void unpack4_i8(uint32_t w, float* f) {
+    const uint32_t x = w ^ 0x80808080u;  // each byte b becomes b + 128
+    f[0] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7540)) - 8388736.0f;
+    f[1] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7541)) - 8388736.0f;
+    f[2] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7542)) - 8388736.0f;
+    f[3] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7543)) - 8388736.0f;
+}
+
+template <>
+struct KvCode<int8_t> {
+    static constexpr bool kQuantized = true;
+    using Vec8 = uint2;
+    static __device__ __forceinline__ float to_float(int8_t x) { return float(x); }
+    static __device__ __forceinline__ void unpack8(const Vec8& raw, float (&f)[8]) {
+        unpack4_i8(raw.x, f);
+        unpack4_i8(raw.y, f + 4);
+    }
+};
+
+// Two E4M3 codes (the lower-index one in the low byte) to f32 through f16, which holds every E4M3
+// value exactly (one cvt instruction on sm_89 and later).
+__device__ __forceinline__ float2 unpack2_e4m3(uint32_t pair) {
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(pair & 0xffffu), __NV_E4M3);
+    return __half22float2(__half2(h));
+}
+
+template <>
+struct KvCode<__nv_fp8_e4m3> {
+    static constexpr bool kQuantized = true;
+    using Vec8 = uint2;
+    static __device__ __forceinline__ float to_float(__nv_fp8_e4m3 x) { return float(x); }
+    static __device__ __forceinline__ void unpack8(const Vec8& raw, float (&f)[8]) {
+        const float2 a = unpack2_e4m3(raw.x), b = unpack2_e4m3(raw.x >> 16);
+        const float2 c = unpack2_e4m3(raw.y), d = unpack2_e4m3(raw.y >> 16);
+        f[0] = a.x, f[1] = a.y, f[2] = b.x, f[3] = b.y, f[4] = c.x, f[5] = c.y, f[6] = d.x, f[7] = d.y;
+    }
+};
 
 // 2^x with the hardware approximation (relative error ~2^-22). exp2(-inf) = 0, which the online
 // softmax relies on for keys that are masked out and for the first rescale.

@@ -1,4 +1,5 @@
-// Causal attention over a paged KV cache on the GPU, for bf16 and f16. One entry point picks the
+// Causal attention over a paged KV cache on the GPU, for bf16 and f16 (the cache may instead hold
+// int8 or FP8 codes with per-head scales, dequantized as they are read). One entry point picks the
 // kernel: split-K decode when every sequence has one query token, tensor-core tiles otherwise, and a
 // plain one-warp-per-head kernel for shapes the fast paths do not cover (or everywhere when
 // TURBOLM_ATTENTION=simple is set). Raw device pointers with their shapes in comments; the
@@ -16,8 +17,13 @@ namespace turbolm::cuda {
 
 // Keys and values of all sequences live in one pool of slots; slot = block * block_size + offset.
 struct PagedKvView {
-    const void* k = nullptr;  // [n_slots, n_head_kv, head_dim] in `dtype`, contiguous
+    const void* k = nullptr;  // [n_slots, n_head_kv, head_dim] in `dtype` (or 8-bit codes, below), contiguous
     const void* v = nullptr;  // [n_slots, n_head_kv, head_dim]
+    // An 8-bit cache: k and v hold codes of code_dtype (kI8 or kF8E4M3), and head h of slot s stands
+    // for k[s, h, :] * k_scale[s, h] (v likewise). Null scales: k and v are in the launch's dtype.
+    const float* k_scale = nullptr;  // [n_slots, n_head_kv]
+    const float* v_scale = nullptr;  // [n_slots, n_head_kv]
+    DType code_dtype = DType::kI8;
     const int32_t* block_table =
         nullptr;             // device [n_seqs, max_blocks]: block of each sequence's i-th block_size positions
     int64_t max_blocks = 0;  // row stride of block_table
@@ -51,7 +57,8 @@ size_t attention_workspace_bytes(const AttentionBatch& batch, const AttentionSha
 // out[t, h, :] = softmax_p(scale * q[t,h,:]·k[p,h/group,:]) v[p,h/group,:] over the keys p of t's
 // sequence with p <= q_pos[t] and (window == 0 or p > q_pos[t] - window).
 // q: [T, n_head, head_dim] (token stride ldq elements); out: [T, n_head, head_dim] (token stride ldo).
-// dtype: kBF16 or kF16 for q, k, v and out. Math in f32. Rows of a query with no visible key are zeros.
+// dtype: kBF16 or kF16 for q and out, and for k and v unless they are 8-bit codes (kv.k_scale set).
+// Math in f32. Rows of a query with no visible key are zeros.
 // Rows outside [q_start[0], q_start[n_seqs]) belong to no sequence and are not written.
 // The grid depends only on host values, so the launch can be captured in a CUDA graph and replayed
 // with new device contents as long as the bounds max_q_len and max_kv_len still hold.

@@ -55,7 +55,9 @@ bool aligned16(const void* p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-// The fast kernels read 16-byte vectors of q, k and v rows and store pairs of output elements.
+// The fast kernels read 16-byte vectors of q, k and v rows (8- or 16-byte vectors of 8-bit codes,
+// whose rows of head_dim bytes stay 16-byte aligned for the fast head sizes) and store pairs of
+// output elements.
 bool fast_path_ok(const AttentionArgs& a) {
     return fast_head_dim(a.shape.head_dim) && aligned16(a.q) && aligned16(a.out) && aligned16(a.kv.k) &&
            aligned16(a.kv.v) && a.ldq % 8 == 0 && a.ldo % 8 == 0;
@@ -86,6 +88,10 @@ void validate(const AttentionArgs& a) {
     TURBOLM_REQUIRE(a.q && a.out, "launch_attention: q and out must be set");
     TURBOLM_REQUIRE(a.kv.k && a.kv.v && a.kv.block_table,
                     "launch_attention: kv.k, kv.v and kv.block_table must be set");
+    TURBOLM_REQUIRE((a.kv.k_scale == nullptr) == (a.kv.v_scale == nullptr),
+                    "launch_attention: kv.k_scale and kv.v_scale must be set together");
+    TURBOLM_REQUIRE(!a.kv.k_scale || a.kv.code_dtype == DType::kI8 || a.kv.code_dtype == DType::kF8E4M3,
+                    "launch_attention: 8-bit KV codes must be i8 or f8e4m3, got ", dtype_name(a.kv.code_dtype));
     TURBOLM_REQUIRE(a.kv.block_size >= 1 && a.kv.block_size < kMaxPositions,
                     "launch_attention: kv.block_size must be in [1, 2^30), got ", a.kv.block_size);
     TURBOLM_REQUIRE(a.kv.max_blocks >= 1 && a.kv.max_blocks * a.kv.block_size >= b.max_kv_len,
@@ -138,7 +144,11 @@ AttentionPath choose_attention_path(const AttentionArgs& args) {
 }
 
 void launch_attention_prefill(const AttentionArgs& args, cudaStream_t stream) {
-    if (args.dtype == DType::kBF16)
+    if (args.kv.k_scale && args.kv.code_dtype == DType::kI8)
+        launch_attention_prefill_int8(args, stream);
+    else if (args.kv.k_scale)
+        launch_attention_prefill_fp8(args, stream);
+    else if (args.dtype == DType::kBF16)
         launch_attention_prefill_bf16(args, stream);
     else
         launch_attention_prefill_f16(args, stream);

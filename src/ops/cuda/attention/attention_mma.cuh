@@ -29,6 +29,13 @@ __device__ __forceinline__ void cp_async_16(void* smem_dst, const void* gmem_src
                  "r"(src_bytes)
                  : "memory");
 }
+// 4 bytes global -> shared through L1 (.cg takes only 16); zero-filled when !valid, as above.
+__device__ __forceinline__ void cp_async_4(void* smem_dst, const void* gmem_src, bool valid) {
+    const int src_bytes = valid ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(smem_dst)), "l"(gmem_src),
+                 "r"(src_bytes)
+                 : "memory");
+}
 __device__ __forceinline__ void cp_async_commit() {
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }

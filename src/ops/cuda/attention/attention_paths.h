@@ -62,8 +62,13 @@ inline bool fast_head_dim(int64_t head_dim) {
 void launch_attention_simple(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention_decode(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 void launch_attention_prefill(const AttentionArgs& args, cudaStream_t stream);
-// launch_attention_prefill per element type, each in its own file so that the two compile in parallel.
+// The paths per kind of pool, each in its own file so that they compile in parallel: 16-bit pools
+// by element type, and 8-bit codes (kv.k_scale set) by code type, for both 16-bit q/out types.
 void launch_attention_prefill_bf16(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention_prefill_f16(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_prefill_int8(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_prefill_fp8(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_decode_int8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
+void launch_attention_decode_fp8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 
 }  // namespace turbolm::cuda

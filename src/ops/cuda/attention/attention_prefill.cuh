@@ -7,12 +7,21 @@
 // head kvh * group + f % group. The heads of a group share every K/V tile, and a decode or short
 // chunk still fills group rows of the tile instead of one.
 //
-// Included by attention_prefill_<dtype>.cu, each of which instantiates one element type.
+// An 8-bit cache (int8 or E4M3 codes with a scale per key and head) is copied into double-buffered
+// staging tiles of codes instead; before a tile is used, one pass converts its codes into the 16-bit
+// K and V tiles (a single buffer each) that the tensor cores read. Every int8 and E4M3 code is exact
+// in bf16 and f16, so nothing is rounded there: each key's scale multiplies its column of S in f32,
+// and with bf16 each value's scale multiplies its column of P before P is packed (one rounding, as
+// with a 16-bit cache). With f16, whose small exponent range would flush P times a small scale, the
+// V tile holds the codes times their scales rounded to f16 instead.
+//
+// Included by attention_prefill_<type>.cu, each of which instantiates one kind of pool.
 #pragma once
 
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <type_traits>
 
 #include "ops/cuda/attention/attention_device.cuh"
 #include "ops/cuda/attention/attention_mma.cuh"
@@ -28,6 +37,8 @@ struct PrefillParams {
     int64_t ldq;
     const void* k;               // [n_slots, n_head_kv, head_dim]
     const void* v;               // [n_slots, n_head_kv, head_dim]
+    const float* k_scale;        // [n_slots, n_head_kv] for 8-bit codes, else null
+    const float* v_scale;        // [n_slots, n_head_kv] for 8-bit codes, else null
     const int32_t* block_table;  // [n_seqs, max_blocks]
     int64_t max_blocks;
     int32_t block_size;
@@ -41,7 +52,8 @@ struct PrefillParams {
     int64_t ldo;
 };
 
-template <int D>
+// D: head size; kCodes: the pools hold 8-bit codes.
+template <int D, bool kCodes>
 struct PrefillLayout {
     static constexpr int kRows = 64;                 // packed query rows per CTA
     static constexpr int kKeys = D > 128 ? 32 : 64;  // keys per K/V tile (fewer for D = 256, whose
@@ -52,8 +64,13 @@ struct PrefillLayout {
     static constexpr bool kQInRegs = D <= 128;       // Q fragments stay in registers (D = 256 would spill)
     static constexpr int kQTile = kRows * kStride;
     static constexpr int kKvTile = kKeys * kStride;
-    // Q, then K stages 0 and 1, then V stages 0 and 1.
-    static constexpr size_t kSmemBytes = size_t(kQTile + 4 * kKvTile) * 2;
+    static constexpr int kKvStages = kCodes ? 1 : 2;   // 16-bit K and V tiles per operand
+    static constexpr int kCodeStride = D + 16;         // bytes per staged code row (16-byte aligned)
+    static constexpr int kCodeChunks = D / 16;         // 16-byte chunks per code row
+    static constexpr int kCodeTile = kKeys * kCodeStride;
+    // Q, then K stages, then V stages (16-bit), then for codes the staging tiles K0, K1, V0, V1.
+    static constexpr size_t kSmemBytes =
+        size_t(kQTile + 2 * kKvStages * kKvTile) * 2 + (kCodes ? 4 * size_t(kCodeTile) : 0);
     static_assert(D % 16 == 0, "the mma k-steps and ldmatrix pairs need head_dim % 16 == 0");
     static_assert(kKeys * kChunks % kPrefillThreads == 0 && kRows * kChunks % kPrefillThreads == 0,
                   "copies split evenly over 128 threads");
@@ -62,14 +79,24 @@ struct PrefillLayout {
 // Grid: x = row tile (reversed, so the tiles with the most keys start first), y = KV head,
 // z = sequence. Block: 4 warps; warp w computes rows 16w..16w+15 of the tile; within a warp lane
 // holds rows group and group + 8 (group = lane / 4) of every mma fragment (see attention_mma.cuh).
-template <typename T, int D>
+// T: the type of q and out; KV: the pools' element type (T, int8_t or __nv_fp8_e4m3).
+template <typename T, typename KV, int D>
 __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(const PrefillParams p) {
-    using L = PrefillLayout<D>;
+    using C = KvCode<KV>;
+    using L = PrefillLayout<D, C::kQuantized>;
     extern __shared__ __align__(16) unsigned char smem[];
-    T* sq = reinterpret_cast<T*>(smem);     // [kRows][kStride]
-    T* sk = sq + L::kQTile;                 // [2][kKeys][kStride]
-    T* sv = sk + 2 * L::kKvTile;            // [2][kKeys][kStride]
+    T* sq = reinterpret_cast<T*>(smem);      // [kRows][kStride]
+    T* sk = sq + L::kQTile;                  // [kKvStages][kKeys][kStride]
+    T* sv = sk + L::kKvStages * L::kKvTile;  // [kKvStages][kKeys][kStride]
+    // Codes only: [2][kKeys][kCodeStride] bytes each.
+    unsigned char* ck = reinterpret_cast<unsigned char*>(sv + L::kKvStages * L::kKvTile);
+    unsigned char* cv = ck + 2 * L::kCodeTile;
     __shared__ int64_t s_row[2][L::kKeys];  // per stage: element offset of each key's K/V row, -1 past `hi`
+    // Codes only: per stage the scale of each key's K and V row (0 past `hi`).
+    __shared__ __align__(8) float s_kscale[2][C::kQuantized ? L::kKeys : 1];
+    __shared__ __align__(8) float s_vscale[2][C::kQuantized ? L::kKeys : 1];
+    // Codes with bf16: the V scales go into P (else into the V tile).
+    constexpr bool kScaleP = C::kQuantized && std::is_same_v<T, __nv_bfloat16>;
     __shared__ int s_pos_min[2], s_pos_max[2];
 
     const int tile = gridDim.x - 1 - blockIdx.x;
@@ -107,8 +134,8 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
     const int pos_a = f_a < n_rows ? p.q_pos[q0 + f_a / p.group] : -1;
     const int pos_b = f_b < n_rows ? p.q_pos[q0 + f_b / p.group] : -1;
 
-    const T* kpool = static_cast<const T*>(p.k);
-    const T* vpool = static_cast<const T*>(p.v);
+    const KV* kpool = static_cast<const KV*>(p.k);
+    const KV* vpool = static_cast<const KV*>(p.v);
     // Threads 0..kKeys-1 look up the pool row of key lo + tile_j * kKeys + tid for stage `stage`.
     auto fill_rows = [&](int tile_j, int stage) {
         if (tid < L::kKeys) {
@@ -117,18 +144,62 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
                 key <= hi ? (kv_slot(p.block_table, p.max_blocks, p.block_size, seq, key) * p.n_head_kv + kvh) * D : -1;
         }
     };
-    // Copies the K and V rows listed in s_row[stage] into that stage; rows past hi become zeros, so a
-    // masked P = 0 never meets a NaN from unwritten memory.
+    // Copies the K and V rows listed in s_row[stage] into that stage (for codes: into the staging
+    // tiles, with the rows' scales); rows past hi become zeros, so a masked P = 0 never meets a NaN
+    // from unwritten memory.
     auto load_kv = [&](int stage) {
-        T* dk = sk + stage * L::kKvTile;
-        T* dv = sv + stage * L::kKvTile;
+        if constexpr (!C::kQuantized) {
+            T* dk = sk + stage * L::kKvTile;
+            T* dv = sv + stage * L::kKvTile;
 #pragma unroll
-        for (int i = 0; i < L::kKeys * L::kChunks / kPrefillThreads; ++i) {  // chunk c = tid + 128 i
-            const int c = tid + i * kPrefillThreads, r = c / L::kChunks, ch = c % L::kChunks;
-            const int64_t off = s_row[stage][r];
-            const int64_t src = off >= 0 ? off + ch * 8 : 0;
-            cp_async_16(dk + r * L::kStride + ch * 8, kpool + src, off >= 0);
-            cp_async_16(dv + r * L::kStride + ch * 8, vpool + src, off >= 0);
+            for (int i = 0; i < L::kKeys * L::kChunks / kPrefillThreads; ++i) {  // chunk c = tid + 128 i
+                const int c = tid + i * kPrefillThreads, r = c / L::kChunks, ch = c % L::kChunks;
+                const int64_t off = s_row[stage][r];
+                const int64_t src = off >= 0 ? off + ch * 8 : 0;
+                cp_async_16(dk + r * L::kStride + ch * 8, kpool + src, off >= 0);
+                cp_async_16(dv + r * L::kStride + ch * 8, vpool + src, off >= 0);
+            }
+        } else {
+            unsigned char* dk = ck + stage * L::kCodeTile;
+            unsigned char* dv = cv + stage * L::kCodeTile;
+            for (int c = tid; c < L::kKeys * L::kCodeChunks; c += kPrefillThreads) {  // 16 codes each
+                const int r = c / L::kCodeChunks, ch = c % L::kCodeChunks;
+                const int64_t off = s_row[stage][r];
+                const int64_t src = off >= 0 ? off + ch * 16 : 0;
+                cp_async_16(dk + r * L::kCodeStride + ch * 16, kpool + src, off >= 0);
+                cp_async_16(dv + r * L::kCodeStride + ch * 16, vpool + src, off >= 0);
+            }
+            if (tid < L::kKeys) {
+                const int64_t off = s_row[stage][tid];
+                const int64_t head = off >= 0 ? off / D : 0;  // slot * n_head_kv + kvh
+                cp_async_4(&s_kscale[stage][tid], p.k_scale + head, off >= 0);
+                cp_async_4(&s_vscale[stage][tid], p.v_scale + head, off >= 0);
+            }
+        }
+    };
+    // Codes only: the staged tile of `stage` into the K and V tiles: the codes themselves (exact in
+    // T), and for V without kScaleP the codes times their scales, rounded once to T. Chunk c = 8
+    // elements of row c / kChunks.
+    auto dequantize_kv = [&](int stage) {
+        if constexpr (C::kQuantized) {
+            using Vec = typename C::Vec8;
+            const unsigned char* k8 = ck + stage * L::kCodeTile;
+            const unsigned char* v8 = cv + stage * L::kCodeTile;
+#pragma unroll
+            for (int i = 0; i < L::kKeys * L::kChunks / kPrefillThreads; ++i) {
+                const int c = tid + i * kPrefillThreads, r = c / L::kChunks, ch = c % L::kChunks;
+                const float vs = kScaleP ? 1.0f : s_vscale[stage][r];
+                float kf[8], vf[8];
+                C::unpack8(*reinterpret_cast<const Vec*>(k8 + r * L::kCodeStride + ch * 8), kf);
+                C::unpack8(*reinterpret_cast<const Vec*>(v8 + r * L::kCodeStride + ch * 8), vf);
+                uint4 ko, vo;
+                ko.x = Elem<T>::pack(kf[0], kf[1]), ko.y = Elem<T>::pack(kf[2], kf[3]);
+                ko.z = Elem<T>::pack(kf[4], kf[5]), ko.w = Elem<T>::pack(kf[6], kf[7]);
+                vo.x = Elem<T>::pack(vf[0] * vs, vf[1] * vs), vo.y = Elem<T>::pack(vf[2] * vs, vf[3] * vs);
+                vo.z = Elem<T>::pack(vf[4] * vs, vf[5] * vs), vo.w = Elem<T>::pack(vf[6] * vs, vf[7] * vs);
+                *reinterpret_cast<uint4*>(sk + r * L::kStride + ch * 8) = ko;
+                *reinterpret_cast<uint4*>(sv + r * L::kStride + ch * 8) = vo;
+            }
         }
     };
 
@@ -176,6 +247,12 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
             // s_row[stage] was last read when tile j's copies were issued (before the barrier above);
             // the barrier at the end of this iteration publishes it for tile j + 2.
             if (j + 2 < n_tiles) fill_rows(j + 2, stage);
+            if constexpr (C::kQuantized) {
+                // The 16-bit tiles were last read in iteration j - 1, which ended with a barrier; the
+                // staging tile and scales of `stage` are not refilled before iteration j + 1.
+                dequantize_kv(stage);
+                __syncthreads();
+            }
             if constexpr (L::kQInRegs) {
                 if (j == 0)
 #pragma unroll
@@ -183,7 +260,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
             }
 
             // S = Q K^T: 16 rows x 64 keys per warp; s[n] holds keys 8n + 2quad..+1.
-            const T* kt = sk + stage * L::kKvTile;
+            const T* kt = sk + (C::kQuantized ? 0 : stage) * L::kKvTile;
             float s[L::kKeys / 8][4];
 #pragma unroll
             for (int n = 0; n < L::kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
@@ -205,8 +282,9 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
                 }
             }
 
-            // Scale into the base-2 domain and mask. A tile that every valid row sees whole (below the
-            // diagonal, inside the window and the cache) skips the per-element test.
+            // Scale into the base-2 domain (for codes, times each key's scale) and mask. A tile that every
+            // valid row sees whole (below the diagonal, inside the window and the cache) skips the
+            // per-element test. The scales of `stage` are not refilled before iteration j + 1.
             const int k0 = lo + j * L::kKeys;
             const int k_last = k0 + L::kKeys - 1;
             const bool whole = k_last <= pos_min && k_last < kv_len && (p.window == 0 || k0 > pos_max - p.window);
@@ -215,6 +293,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
                     float x = s[n][e] * p.scale_log2;
+                    if constexpr (C::kQuantized) x *= s_kscale[stage][n * 8 + 2 * quad + (e & 1)];
                     if (!whole) {
                         const int key = k0 + n * 8 + 2 * quad + (e & 1);
                         const int pos = e < 2 ? pos_a : pos_b;
@@ -264,13 +343,20 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
 
             // O += P V. The f32 S fragments of key tiles 2kk and 2kk+1 are exactly the A fragment of
             // k-step kk once packed to 16 bits; V ([key][dim]) gives B fragments through ldmatrix.trans.
-            const T* vt = sv + stage * L::kKvTile;
+            // With kScaleP, key column 8n + 2quad..+1 of P is multiplied by those keys' V scales first
+            // (the row sums above stay unscaled).
+            const T* vt = sv + (C::kQuantized ? 0 : stage) * L::kKvTile;
 #pragma unroll
             for (int kk = 0; kk < L::kKeys / 16; ++kk) {
-                const uint32_t a[4] = {Elem<T>::pack(s[2 * kk][0], s[2 * kk][1]),
-                                       Elem<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                                       Elem<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                       Elem<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+                float2 v0 = make_float2(1.0f, 1.0f), v1 = v0;
+                if constexpr (kScaleP) {
+                    v0 = *reinterpret_cast<const float2*>(&s_vscale[stage][16 * kk + 2 * quad]);
+                    v1 = *reinterpret_cast<const float2*>(&s_vscale[stage][16 * kk + 8 + 2 * quad]);
+                }
+                const uint32_t a[4] = {Elem<T>::pack(s[2 * kk][0] * v0.x, s[2 * kk][1] * v0.y),
+                                       Elem<T>::pack(s[2 * kk][2] * v0.x, s[2 * kk][3] * v0.y),
+                                       Elem<T>::pack(s[2 * kk + 1][0] * v1.x, s[2 * kk + 1][1] * v1.y),
+                                       Elem<T>::pack(s[2 * kk + 1][2] * v1.x, s[2 * kk + 1][3] * v1.y)};
 #pragma unroll
                 for (int np = 0; np < D / 16; ++np) {
                     uint32_t b[4];
@@ -307,35 +393,39 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
 }
 
 // Raises the kernel's dynamic shared-memory limit once per device (the default cap is 48 KB).
-template <typename T, int D>
+template <typename T, typename KV, int D>
 void prefill_enable_smem() {
     constexpr int kMaxDevices = 64;
     static std::atomic<bool> done[kMaxDevices] = {};
     int device = 0;
     TURBOLM_CUDA_CHECK(cudaGetDevice(&device));
     if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return;
-    TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(prefill_attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            int(PrefillLayout<D>::kSmemBytes)));
+    TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(prefill_attention_kernel<T, KV, D>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            int(PrefillLayout<D, KvCode<KV>::kQuantized>::kSmemBytes)));
     if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
 }
 
-template <typename T, int D>
+template <typename T, typename KV, int D>
 void launch_prefill_kernel(const PrefillParams& p, const AttentionArgs& a, cudaStream_t stream) {
-    using L = PrefillLayout<D>;
-    prefill_enable_smem<T, D>();
+    using L = PrefillLayout<D, KvCode<KV>::kQuantized>;
+    prefill_enable_smem<T, KV, D>();
     const int64_t rows = a.batch.max_q_len * (a.shape.n_head / a.shape.n_head_kv);
     const dim3 grid(unsigned((rows + L::kRows - 1) / L::kRows), unsigned(a.shape.n_head_kv), unsigned(a.batch.n_seqs));
-    prefill_attention_kernel<T, D><<<grid, kPrefillThreads, L::kSmemBytes, stream>>>(p);
+    prefill_attention_kernel<T, KV, D><<<grid, kPrefillThreads, L::kSmemBytes, stream>>>(p);
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
-template <typename T>
+// T: the type of q and out; KV: the pools' element type (T for 16-bit pools).
+template <typename T, typename KV>
 void launch_prefill_typed(const AttentionArgs& a, cudaStream_t stream) {
     PrefillParams p;
     p.q = a.q;
     p.ldq = a.ldq;
     p.k = a.kv.k;
     p.v = a.kv.v;
+    p.k_scale = a.kv.k_scale;
+    p.v_scale = a.kv.v_scale;
     p.block_table = a.kv.block_table;
     p.max_blocks = a.kv.max_blocks;
     p.block_size = int32_t(a.kv.block_size);
@@ -350,15 +440,15 @@ void launch_prefill_typed(const AttentionArgs& a, cudaStream_t stream) {
     p.ldo = a.ldo;
     switch (a.shape.head_dim) {
         case 64:
-            return launch_prefill_kernel<T, 64>(p, a, stream);
+            return launch_prefill_kernel<T, KV, 64>(p, a, stream);
         case 80:
-            return launch_prefill_kernel<T, 80>(p, a, stream);
+            return launch_prefill_kernel<T, KV, 80>(p, a, stream);
         case 96:
-            return launch_prefill_kernel<T, 96>(p, a, stream);
+            return launch_prefill_kernel<T, KV, 96>(p, a, stream);
         case 128:
-            return launch_prefill_kernel<T, 128>(p, a, stream);
+            return launch_prefill_kernel<T, KV, 128>(p, a, stream);
         default:
-            return launch_prefill_kernel<T, 256>(p, a, stream);
+            return launch_prefill_kernel<T, KV, 256>(p, a, stream);
     }
 }
 

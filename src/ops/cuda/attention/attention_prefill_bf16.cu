@@ -4,7 +4,7 @@
 namespace turbolm::cuda {
 
 void launch_attention_prefill_bf16(const AttentionArgs& args, cudaStream_t stream) {
-    attn::launch_prefill_typed<__nv_bfloat16>(args, stream);
+    attn::launch_prefill_typed<__nv_bfloat16, __nv_bfloat16>(args, stream);
 }
 
 }  // namespace turbolm::cuda

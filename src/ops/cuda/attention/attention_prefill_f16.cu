@@ -4,7 +4,7 @@
 namespace turbolm::cuda {
 
 void launch_attention_prefill_f16(const AttentionArgs& args, cudaStream_t stream) {
-    attn::launch_prefill_typed<__half>(args, stream);
+    attn::launch_prefill_typed<__half, __half>(args, stream);
 }
 
 }  // namespace turbolm::cuda

@@ -53,9 +53,18 @@ struct QkvRopeParams {
     const float* k_norm = nullptr;    // [head_dim] or null
     float norm_eps = 1e-6f;
     const int64_t* slots = nullptr;  // [T]: slot of token t's key and value in the cache pool; < 0: don't write
+    // An 8-bit cache: k_cache and v_cache hold codes of code_dtype (kI8 or kF8E4M3) and each stored
+    // (token, kv head) vector x gets scale max|x| / 127 (int8) or / 448 (e4m3), 1 for x = 0, written
+    // to k_scale / v_scale [n_slots, n_head_kv]; codes x / scale rounded half to even (int8, clamped
+    // to +-127) or to the nearest even E4M3 (saturating), from the f32 values. Null scales: the
+    // cache is in `dtype`.
+    float* k_scale = nullptr;
+    float* v_scale = nullptr;
+    DType code_dtype = DType::kI8;
 };
 // qkv: 16-bit [T, ldqkv]; q_out: 16-bit [T, n_head, head_dim] contiguous;
-// k_cache, v_cache: 16-bit [n_slots, n_head_kv, head_dim]. head_dim <= 2048; the outputs must not overlap qkv.
+// k_cache, v_cache: [n_slots, n_head_kv, head_dim], 16-bit or 8-bit codes. head_dim <= 2048; the outputs must not
+// overlap qkv.
 void launch_qkv_rope(const void* qkv, int64_t ldqkv, const QkvRopeParams& p, DType dtype, void* q_out, void* k_cache,
                      void* v_cache, cudaStream_t s);
 

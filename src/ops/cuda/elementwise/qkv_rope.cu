@@ -9,6 +9,12 @@
 //      the token's cos/sin table, computed in double like cpu::rope_neox (at positions of 100k+ an f32
 //      angle is already off by ~0.004 rad);
 //   2-4. then one warp per head normalizes, rotates and stores it.
+// An 8-bit cache gets each k and v head as codes of its f32 values with one scale per head (the
+// scheme of ops::qkv_to_cache and cpu::quantize_kv_rows, with the same f32 division).
+#include <type_traits>
+
+#include <cuda_fp8.h>
+
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
@@ -28,17 +34,49 @@ int64_t heads_per_block(int64_t head_dim) {
     return head_dim >= kSpan ? 1 : kSpan / head_dim;
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+// One f32 value divided by its head's scale, as a code.
+__device__ __forceinline__ void encode(float v, int8_t* code) {
+    *code = int8_t(min(max(__float2int_rn(v), -127), 127));  // half to even, as rint on the CPU
+}
+__device__ __forceinline__ void encode(float v, __nv_fp8_e4m3* code) {
+    code->__x = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);  // nearest even, saturating at 448
+}
+template <typename KV>
+constexpr float code_max() {
+    return std::is_same_v<KV, int8_t> ? 127.0f : 448.0f;  // int8, or the largest finite E4M3
+}
+
+// A warp stores one head x [hd] (shared memory, f32) as codes [hd] and its scale.
+template <typename KV>
+__device__ __forceinline__ void store_codes(const float* x, int hd, int lane, KV* codes, float* scale_out) {
+    float amax = 0.0f;
+    for (int i = lane; i < hd; i += 32) amax = fmaxf(amax, fabsf(x[i]));
+    amax = warp_max(amax);
+    float scale = amax / code_max<KV>();
+    scale = scale > 0.0f ? scale : 1.0f;  // an all-zero head: zeros with scale 1
+    for (int i = lane; i < hd; i += 32) encode(x[i] / scale, codes + i);
+    if (lane == 0) *scale_out = scale;
+}
+
 // Shared memory of one block, in floats: the heads, the cos/sin table, q_norm and k_norm.
 int64_t smem_floats(int64_t head_dim, int64_t rot_dim) {
     return heads_per_block(head_dim) * head_dim + rot_dim + 2 * head_dim;
 }
 
-// qkv: T [n_tokens, ldqkv]; q_out: T [n_tokens, n_head, head_dim]; k_cache, v_cache: T [n_slots, n_head_kv, head_dim]
+// qkv: T [n_tokens, ldqkv]; q_out: T [n_tokens, n_head, head_dim]; k_cache, v_cache: KV [n_slots, n_head_kv, head_dim]
+// (KV = T, or 8-bit codes with p.k_scale, p.v_scale [n_slots, n_head_kv])
 // grid (n_tokens, ceil(n_total / hpb)), block kThreads, dynamic shared memory smem_floats(head_dim, rot_dim) floats.
-template <typename T>
+template <typename T, typename KV>
 __global__ void __launch_bounds__(kThreads)
     qkv_rope_kernel(const T* __restrict__ qkv, int64_t ldqkv, QkvRopeParams p, int hpb, T* __restrict__ q_out,
-                    T* __restrict__ k_cache, T* __restrict__ v_cache) {
+                    KV* __restrict__ k_cache, KV* __restrict__ v_cache) {
+    constexpr bool kCodes = !std::is_same_v<KV, T>;
     extern __shared__ __align__(16) float smem[];
     const int64_t t = blockIdx.x;  // token
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -92,18 +130,25 @@ __global__ void __launch_bounds__(kThreads)
     //      branches below are uniform across the warp.
     for (int j = warp; j < nh; j += kWarps) {
         const int64_t h = h0 + j;  // head in the fused order
-        T* dst;                    // [hd]: where the head goes
+        T* dst = nullptr;          // [hd]: where the head goes (q, or a 16-bit cache)
+        KV* codes = nullptr;       // [hd]: where an 8-bit cache's codes go ...
+        float* scale = nullptr;    // ... and their scale
         const float* w = nullptr;  // [hd]: its norm weight, or null
         if (h < p.n_head) {
             dst = q_out + (t * p.n_head + h) * hd;  // q_out[t, h, :]
             w = p.q_norm ? q_w : nullptr;
         } else if (slot < 0) {
             continue;  // this token's key and value are not stored
-        } else if (h < p.n_head + p.n_head_kv) {
-            dst = k_cache + (slot * p.n_head_kv + (h - p.n_head)) * hd;  // k_cache[slot, h - n_head, :]
-            w = p.k_norm ? k_w : nullptr;
         } else {
-            dst = v_cache + (slot * p.n_head_kv + (h - p.n_head - p.n_head_kv)) * hd;  // v_cache[slot, kv head, :]
+            const bool is_k = h < p.n_head + p.n_head_kv;
+            const int64_t head = slot * p.n_head_kv + (h - p.n_head - (is_k ? 0 : p.n_head_kv));  // [slot, kv head]
+            if constexpr (kCodes) {
+                codes = (is_k ? k_cache : v_cache) + head * hd;
+                scale = (is_k ? p.k_scale : p.v_scale) + head;
+            } else {
+                dst = (is_k ? k_cache : v_cache) + head * hd;
+            }
+            if (is_k) w = p.k_norm ? k_w : nullptr;
         }
         const bool rotate = h < p.n_head + p.n_head_kv && half > 0;
         float* x = buf + j * hd;  // [hd]
@@ -130,7 +175,13 @@ __global__ void __launch_bounds__(kThreads)
         }
         __syncwarp();
 
-        // 4. Store, rounded once to T.
+        // 4. Store, rounded once to T (or quantized).
+        if constexpr (kCodes) {
+            if (codes) {
+                store_codes(x, hd, lane, codes, scale);
+                continue;
+            }
+        }
         if (vec) {
             for (int c = lane; c < hd / kVec; c += 32) {  // chunk c = elements [8c, 8c + 8)
                 float v[kVec];
@@ -157,6 +208,9 @@ void launch_qkv_rope(const void* qkv, int64_t ldqkv, const QkvRopeParams& p, DTy
     check_arg(ldqkv >= n_total * p.head_dim, op, "ldqkv is shorter than (n_head + 2 * n_head_kv) * head_dim");
     check_arg(p.rot_dim == 0 || (p.pos && p.inv_freq), op, "rotation needs pos and inv_freq");
     check_arg(p.n_head_kv == 0 || p.slots, op, "slots is null");
+    check_arg((p.k_scale == nullptr) == (p.v_scale == nullptr), op, "k_scale and v_scale must be set together");
+    check_arg(!p.k_scale || p.code_dtype == DType::kI8 || p.code_dtype == DType::kF8E4M3, op,
+              "8-bit KV codes must be i8 or f8e4m3");
     const unsigned grid_x = grid_rows(p.n_tokens, op);
     const int64_t hpb = heads_per_block(p.head_dim);
     const int64_t grid_y = (n_total + hpb - 1) / hpb;
@@ -167,10 +221,19 @@ void launch_qkv_rope(const void* qkv, int64_t ldqkv, const QkvRopeParams& p, DTy
     const dim3 grid(grid_x, unsigned(grid_y));
     dispatch_16bit(dtype, op, [&](auto tag) {
         using T = typename decltype(tag)::type;
-        qkv_rope_kernel<T><<<grid, kThreads, smem, s>>>(static_cast<const T*>(qkv), ldqkv, p, int(hpb),
-                                                        static_cast<T*>(q_out), static_cast<T*>(k_cache),
-                                                        static_cast<T*>(v_cache));
-        TURBOLM_CUDA_CHECK_LAUNCH();
+        auto launch = [&](auto kv_tag) {
+            using KV = typename decltype(kv_tag)::type;
+            qkv_rope_kernel<T, KV><<<grid, kThreads, smem, s>>>(static_cast<const T*>(qkv), ldqkv, p, int(hpb),
+                                                                static_cast<T*>(q_out), static_cast<KV*>(k_cache),
+                                                                static_cast<KV*>(v_cache));
+            TURBOLM_CUDA_CHECK_LAUNCH();
+        };
+        if (!p.k_scale)
+            launch(TypeTag<T>{});
+        else if (p.code_dtype == DType::kI8)
+            launch(TypeTag<int8_t>{});
+        else
+            launch(TypeTag<__nv_fp8_e4m3>{});
     });
 }
 

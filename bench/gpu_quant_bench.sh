@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Quantized modes on the GPU in one call: the GPU tests of the quantized kernels, decode speed and
+# peak memory of every weight format on the Llama-3-8B shape, FP8 and quantized-KV offline
+# throughput against bf16, and the accuracy of each mode on the demo model's held-out text against
+# bf16 on the same GPU. One JSON per measurement in RESULTS (default: bench/results), a table last.
+#
+#   BUILD_DIR=build-gpu bench/gpu_quant_bench.sh [speed|accuracy]   (default: both)
+#
+# Targets (H100 class, Llama-3-8B shape, batch 1 decode): INT8 >= 250 tokens/s, INT4 >= 380;
+# FP8 offline 128/128 >= 1.6x bf16. Accuracy (KL divergence against bf16, mean over the held-out
+# text): INT8 <= 0.002, FP8 <= 0.005, INT4-AWQ <= 0.05 and below round-to-nearest INT4, INT8 KV
+# cache <= 0.01.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build-gpu}
+results=${RESULTS:-bench/results}
+day=$(date -u +%F)
+what=${1:-all}
+mkdir -p "$results"
+status=0
+export TURBOLM_SOURCE_DIR=$PWD
+
+bench() {  # name config, then turbolm bench flags
+    local name=$1 config=$2
+    shift 2
+    timeout 300 "$build/turbolm" bench --model "bench/configs/$config" --dummy-weights --device cuda \
+        --json "$results/cuda-$name-$day.json" "$@" || status=1
+}
+
+if [ "$what" != accuracy ]; then
+    for q in none int8 int4 fp8; do
+        bench "llama-3-8b-$q-decode" llama-3-8b -b 1,8,64 -i 128 -o 128 --warmup 1 --repeats 3 --quantize "$q"
+        bench "llama-3-8b-$q-prefill-2048" llama-3-8b -b 1 -i 2048 -o 2 --warmup 1 --repeats 3 --quantize "$q"
+    done
+    bench llama-3.2-1b-int4-b1 llama-3.2-1b -b 1 -i 128 -o 128 --warmup 1 --repeats 3 --quantize int4
+    bench offline-llama-3-8b-128-128-bf16 llama-3-8b --mode offline -n 1024 -i 128 -o 128
+    bench offline-llama-3-8b-128-128-fp8 llama-3-8b --mode offline -n 1024 -i 128 -o 128 --quantize fp8
+    # FP8 products accumulate in the tensor cores' fast mode by default; this is the precise one.
+    TURBOLM_FP8_FAST_ACCUM=0 bench offline-llama-3-8b-128-128-fp8-precise-accum llama-3-8b --mode offline -n 1024 \
+        -i 128 -o 128 --quantize fp8
+    bench offline-llama-3-8b-128-128-fp8-kv-fp8 llama-3-8b --mode offline -n 1024 -i 128 -o 128 --quantize fp8 \
+        --kv-cache-dtype fp8
+    bench offline-llama-3-8b-128-128-kv-int8 llama-3-8b --mode offline -n 1024 -i 128 -o 128 --kv-cache-dtype int8
+fi
+
+if [ "$what" != speed ]; then
+    demo=models/demo
+    text=$demo/heldout.txt
+    evaluate() {  # name, then candidate flags
+        local name=$1
+        shift
+        timeout 300 "$build/turbolm" eval --model "$demo" --text "$text" --device cuda \
+            --json "$results/eval-demo-$name-cuda-$day.json" "$@" || status=1
+    }
+    evaluate int8 --candidate-quantize int8
+    evaluate int4-rtn --candidate-quantize int4
+    evaluate fp8 --candidate-quantize fp8
+    evaluate kv-int8 --candidate-kv-cache-dtype int8
+    evaluate kv-fp8 --candidate-kv-cache-dtype fp8
+    awq=$(mktemp -d)/demo-int4-awq
+    sq=$(mktemp -d)/demo-sq-w8a8
+    "$build/turbolm" quantize --model "$demo" --method int4-awq --calib "$demo/calibration.txt" --out "$awq" \
+        --report "$results/quantize-demo-int4-awq-$day.json" || status=1
+    "$build/turbolm" quantize --model "$demo" --method sq-w8a8 --calib "$demo/calibration.txt" --out "$sq" \
+        --report "$results/quantize-demo-sq-w8a8-$day.json" || status=1
+    evaluate int4-awq --candidate-model "$awq"
+    evaluate sq-w8a8 --candidate-model "$sq"
+fi
+
+python3 - "$results" "$day" <<'PY'
+import json, pathlib, sys
+results, day = pathlib.Path(sys.argv[1]), sys.argv[2]
+rows = []
+for f in sorted(results.glob(f"cuda-*-{day}.json")):
+    d = json.loads(f.read_text())
+    if "runs" not in d: continue
+    for r in d["runs"]:
+        mem = r.get("memory", {}).get("peak_allocated_bytes", 0) / 2**30
+        tps = r.get("decode_tokens_per_second") or r.get("output_tokens_per_second", 0)
+        label = f.stem.replace(f"-{day}", "") + (f" b{r['batch']}" if "batch" in r else "")
+        extra = f"TTFT {r['ttft_ms']['median']:.1f} ms" if "prefill" in f.stem else ""
+        rows.append(f"{label:52} {tps:10.1f} tok/s  peak {mem:6.2f} GiB  {extra}")
+for f in sorted(results.glob(f"eval-demo-*-cuda-{day}.json")):
+    t = json.loads(f.read_text())["results"]["text"]
+    c = t["comparison"]
+    rows.append(f"{f.stem:52} KL {c['kld_mean']:.2e}  top-1 {c['top1_agreement']*100:.2f}%  "
+                f"ppl {t['baseline']['perplexity']:.4f} -> {t['candidate']['perplexity']:.4f}")
+print("\n".join(rows))
+PY
+exit $status

@@ -1,0 +1,67 @@
+#include "ops/cuda/cuda_ops_int4.h"
+
+#include "ops/cuda/cuda_backend.h"
+#include "ops/cuda/cuda_op_checks.h"
+#include "ops/cuda/cuda_gemm.h"
+#include "ops/cuda/elementwise/elementwise_kernels.h"
+#include "ops/cuda/gemv_int4.h"
+
+namespace turbolm::ops::cuda_ops {
+namespace {
+cpu::Int4Weights device_weights(const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group) {
+    cpu::Int4Weights w;
+    w.q = q.data<uint8_t>();
+    w.ldq = q.stride(0);
+    w.scale = scale.data<uint16_t>();
+    w.lds = scale.stride(0);
+    w.zero = zero.data<uint8_t>();
+    w.ldz = zero.stride(0);
+    w.group = group;
+    return w;
+}
+
+}  // namespace
+
+void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group,
+                 const Tensor& b, Tensor& y, bool accumulate) {
+    for (const Tensor* t : {&q, &scale, &zero, &b}) require_cuda(*t, "linear_int4");
+    require_cuda(y, "linear_int4 output");
+    TURBOLM_CHECK(is_16bit(x.dtype()) && (y.dtype() == DType::kF32 || y.dtype() == x.dtype()),
+                  "linear_int4 on the GPU takes 16-bit activations and gives f32 or their type: x ", x.describe(),
+                  " y ", y.describe());
+    const int64_t m = x.size(0), k = x.size(1), n = q.size(0);
+    if (m == 0 || n == 0) return;
+    const cpu::Int4Weights w = device_weights(q, scale, zero, group);
+    const float* bias = b.defined() ? b.data<float>() : nullptr;
+    cudaStream_t s = cuda::stream();
+    if (cuda::gemv_int4_supported(x.raw_data(), x.stride(0), w, m, k)) {
+        cuda::launch_gemv_int4(x.raw_data(), x.stride(0), x.dtype(), w, bias, y.raw_data(), y.stride(0), y.dtype(), m,
+                               n, k, accumulate, s);
+        return;
+    }
+    // A prefill's product is compute-bound: dequantizing once into scratch (the pool's, or the
+    // graph's private one while capturing) costs little beside the GEMM.
+    Tensor dense = Tensor::empty({n, k}, x.dtype(), Device::kCuda);
+    cuda::launch_dequantize_int4(w, dense.raw_data(), k, x.dtype(), n, k, s);
+    cuda::gemm(x.raw_data(), x.stride(0), dense.raw_data(), k, x.dtype(), y.raw_data(), y.stride(0), y.dtype(), m, n, k,
+               accumulate ? 1.0f : 0.0f, s);
+    if (bias) cuda::launch_add_bias(y.raw_data(), y.dtype(), y.stride(0), bias, m, n, s);
+}
+
+void quantize_groups_int4(const Tensor& w, int64_t group, Tensor& q, Tensor& scale, Tensor& zero) {
+    require_cuda(q, "quantized weight");
+    require_cuda(scale, "quantization scales");
+    require_cuda(zero, "quantization zero points");
+    cuda::launch_quantize_groups_int4(w.raw_data(), w.dtype(), w.stride(0), w.size(0), w.size(1), group,
+                                      q.data<uint8_t>(), q.stride(0), scale.data<uint16_t>(), scale.stride(0),
+                                      zero.data<uint8_t>(), zero.stride(0), cuda::stream());
+}
+
+void gather_columns(const Tensor& src, const Tensor& perm, Tensor& dst) {
+    require_cuda(perm, "gather_columns permutation");
+    require_cuda(dst, "gather_columns destination");
+    cuda::launch_gather_columns(src.raw_data(), src.stride(0), perm.data<int32_t>(), dst.raw_data(), dst.stride(0),
+                                src.size(0), src.size(1), dtype_size(src.dtype()), cuda::stream());
+}
+
+}  // namespace turbolm::ops::cuda_ops

@@ -1,0 +1,37 @@
+// W8A8 matrix products through cuBLASLt, for steps of more than a few tokens: FP8 (e4m3 x e4m3, f32
+// sums) and INT8 (int8 x int8, int32 sums), both in the "TN" layout the 8-bit tensor-core kernels take
+// (activations [m, k] and weights [n, k], both row-major). Plans are cached per shape, so calls cost
+// no planning once warm and can be captured in a CUDA graph. Each returns false, having queued
+// nothing, when cuBLASLt offers no algorithm for the product; the caller then takes another path.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "core/dtype.h"
+
+namespace turbolm::cuda {
+
+// y[t, r] (+)= (xq[t, :] . q[r, :]) * xscale[t] * scale[r] + bias[r] in one cuBLASLt call, the scales
+// applied by its outer-vector scaling (Hopper only) and the bias by its epilogue (where cuBLASLt takes
+// that combination; otherwise the bias is a second pass). Fast accumulation unless
+// TURBOLM_FP8_FAST_ACCUM=0 (see w8a8_gemm.cu for its error).
+// xq: e4m3 [m, ldx]; q: e4m3 [n, ldq]; xscale: f32 [m]; scale: f32 [n]; bias: f32 [n] or null;
+// y: [m, ldy] in out_dtype (f32/bf16/f16)
+bool gemm_fp8_scaled(const void* xq, int64_t ldx, const float* xscale, const void* q, int64_t ldq, const float* scale,
+                     const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k,
+                     bool accumulate, cudaStream_t stream);
+
+// p[t, r] = xq[t, :] . q[r, :], unscaled: f32 for e4m3 codes, int32 (exact) for int8 codes.
+// xq: qtype [m, ldx]; q: qtype [n, ldq]; p: [m, ldp]
+bool gemm_8bit(DType qtype, const void* xq, int64_t ldx, const void* q, int64_t ldq, void* p, int64_t ldp, int64_t m,
+               int64_t n, int64_t k, cudaStream_t stream);
+
+// The scales of gemm_8bit's product: y[t, r] (+)= p[t, r] * xscale[t] * scale[r] + bias[r].
+// p: f32 (qtype f8e4m3) or int32 (qtype i8) [m, ldp]; bias: f32 [n] or null; y: [m, ldy] in out_dtype
+void launch_w8a8_epilogue(DType qtype, const void* p, int64_t ldp, const float* xscale, const float* scale,
+                          const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n,
+                          bool accumulate, cudaStream_t stream);
+
+}  // namespace turbolm::cuda

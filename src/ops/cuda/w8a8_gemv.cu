@@ -1,0 +1,248 @@
+// Weight streaming on the tensor cores. The unit of work is one m16n8k32 tile column: 16 output rows
+// and 8 tokens over a range of k (the whole of k, or one of `splits` equal parts). A warp owns a unit
+// at a time and streams it with the next batch of loads issued before the current batch's mma, so
+// every warp keeps kUnroll 16-byte loads per operand in flight for as long as it lives. The grid is
+// sized to be resident all at once (blocks per SM from the occupancy calculator, times the SMs); the
+// warps take units in a fixed stride. Split k is chosen only when the units of whole rows would leave
+// the machine short of warps (small n: the k/v projections, 4096-row outputs at one token); the parts
+// of a unit are then summed by whichever warp finishes last, in part order, so the result does not
+// depend on timing.
+//
+// Fragments: lane (g = lane / 4, j = lane % 4) loads 16 consecutive bytes of weight rows g and g + 8
+// and of token g per load, and the tile's k-slots are assigned to columns so that these loads are the
+// mma fragments as they are: the lane holds slots 4j..4j+3 and 16+4j..16+4j+3 of rows g and g + 8 in A
+// and of token g in B, and gives them 8 bytes of the columns it loaded. Any assignment of slots to
+// columns sums the same products, as long as A and B agree, which they do because the slots depend
+// only on j. Every weight byte is read once per 8 tokens, with no conversion: the tensor cores take
+// e4m3 and int8 directly.
+#include "ops/cuda/w8a8_gemv.h"
+
+#include <algorithm>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "core/error.h"
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/elementwise/elementwise_common.cuh"
+
+namespace turbolm::cuda {
+namespace {
+
+constexpr int kWarps = 4;                          // per block; blocks are only a launch granule here
+constexpr int kTileRows = 16;                      // the mma's M
+constexpr int kTileTokens = int(kGemvW8A8Tokens);  // the mma's N
+constexpr int kLaneBytes = 16;                     // one 16-byte load per lane and operand
+constexpr int kUnroll = 4;                         // loads per lane and operand in one batch
+constexpr int kQuadSpan = 4 * kLaneBytes;          // columns the 4 lanes of a row cover per load
+constexpr int kStep = kQuadSpan * kUnroll;         // columns a warp covers per batch
+constexpr int kTargetWarpsPerSm = 16;              // enough batches in flight to cover DRAM latency
+constexpr int64_t kMinSplitColumns = 512;          // a part of k is at least two batches long
+constexpr int64_t kMaxSplitUnits = 1 << 16;        // the arrival counters below
+
+// Arrivals per unit for split k; the last arrival resets its counter, so they are zero between
+// launches. Launches on one stream (the backend's) never overlap.
+__device__ unsigned int g_arrivals[kMaxSplitUnits];
+
+// d += a . b on one m16n8k32 tile of e4m3 (f32 sums) or int8 (int32 sums). a0, a2: row g; a1, a3:
+// row g + 8; a0, a1, b0: slots 4j..4j+3; a2, a3, b1: slots 16+4j..16+4j+3.
+__device__ __forceinline__ void mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                    uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+    __trap();  // FP8 tensor cores start with sm_89
+#endif
+}
+
+__device__ __forceinline__ void mma(int32_t (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                    uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+    __trap();
+#endif
+}
+
+struct Batch {
+    uint4 a[kUnroll], b[kUnroll], x[kUnroll];
+};
+
+// Columns [c, c + kStep) of the unit's rows and token, zeros past `end` (a multiple of 16, so a lane's
+// 16 bytes are all in or all out).
+__device__ __forceinline__ void load_batch(Batch& t, const uint8_t* wa, const uint8_t* wb, const uint8_t* xt,
+                                           bool has_token, int64_t c, int64_t end, int j) {
+    const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+        const int64_t col = c + u * kQuadSpan;
+        const bool in = col + j * kLaneBytes < end;
+        t.a[u] = in ? __ldcs(reinterpret_cast<const uint4*>(wa + col)) : zero;
+        t.b[u] = in ? __ldcs(reinterpret_cast<const uint4*>(wb + col)) : zero;
+        t.x[u] = in && has_token ? __ldg(reinterpret_cast<const uint4*>(xt + col)) : zero;
+    }
+}
+
+template <typename Acc>
+__device__ __forceinline__ void mma_batch(Acc (&d)[4], const Batch& t) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+        mma(d, t.a[u].x, t.b[u].x, t.a[u].y, t.b[u].y, t.x[u].x, t.x[u].y);  // bytes 0..7 of each lane's 16
+        mma(d, t.a[u].z, t.b[u].z, t.a[u].w, t.b[u].w, t.x[u].z, t.x[u].w);  // bytes 8..15
+    }
+}
+
+struct Geometry {
+    int64_t tiles, groups, splits, split_cols;  // split_cols: a multiple of kQuadSpan
+};
+
+// Acc: float for e4m3, int32_t for int8. partial: [units][splits][32 lanes][4] Acc, when splits > 1.
+// At least kTargetWarpsPerSm resident warps (registers capped to fit), so that the split chosen below
+// puts every unit on a warp of one wave.
+template <typename Acc, typename OutT>
+__global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
+    gemv_w8a8_kernel(const uint8_t* __restrict__ xq, int64_t ldx, const float* __restrict__ xscale,
+                     const uint8_t* __restrict__ q, int64_t ldq, const float* __restrict__ scale,
+                     const float* __restrict__ bias, OutT* __restrict__ y, int64_t ldy, int64_t m, int64_t n, int64_t k,
+                     bool accumulate, Geometry geo, Acc* __restrict__ partial) {
+    const int lane = threadIdx.x % 32, g = lane / 4, j = lane % 4;
+    const int64_t warps = int64_t(gridDim.x) * kWarps;
+    const int64_t units = geo.tiles * geo.groups * geo.splits;
+    // The bounds are the same for every lane of the warp, as mma.sync requires.
+    for (int64_t u = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; u < units; u += warps) {
+        const int64_t whole = u / geo.splits, part = u % geo.splits;
+        const int64_t tile = whole % geo.tiles, group = whole / geo.tiles;
+        const int64_t row0 = tile * kTileRows, tok0 = group * kTileTokens;
+        const int64_t begin = part * geo.split_cols, end = std::min(k, begin + geo.split_cols);
+        // Rows past n read row n - 1 and tokens past m read zeros; their results are dropped.
+        const int64_t ra = row0 + g < n ? row0 + g : n - 1, rb = row0 + g + 8 < n ? row0 + g + 8 : n - 1;
+        const bool has_token = tok0 + g < m;
+        const uint8_t* wa = q + ra * ldq + j * kLaneBytes;
+        const uint8_t* wb = q + rb * ldq + j * kLaneBytes;
+        const uint8_t* xt = xq + (has_token ? tok0 + g : tok0) * ldx + j * kLaneBytes;
+        Acc d[4] = {};
+        Batch cur, next;
+        load_batch(cur, wa, wb, xt, has_token, begin, end, j);
+        for (int64_t c = begin; c < end; c += kStep) {
+            const bool more = c + kStep < end;
+            if (more) load_batch(next, wa, wb, xt, has_token, c + kStep, end, j);  // in flight during the mma
+            mma_batch(d, cur);
+            if (more) cur = next;
+        }
+        if (geo.splits > 1) {
+            // Publish this part, then count it; the last part of the unit sums all of them in order.
+            Acc* slot = partial + (whole * geo.splits) * 128 + lane * 4;
+            Acc* mine = slot + part * 128;
+            mine[0] = d[0], mine[1] = d[1], mine[2] = d[2], mine[3] = d[3];
+            __threadfence();
+            __syncwarp();
+            unsigned arrived = 0;
+            if (lane == 0) arrived = atomicAdd(&g_arrivals[whole], 1u);
+            arrived = __shfl_sync(0xffffffffu, arrived, 0);
+            if (arrived + 1 != unsigned(geo.splits)) continue;
+            __threadfence();
+            d[0] = d[1] = d[2] = d[3] = Acc(0);
+            for (int64_t p = 0; p < geo.splits; ++p) {
+                const Acc* other = slot + p * 128;
+                d[0] += __ldcg(other), d[1] += __ldcg(other + 1), d[2] += __ldcg(other + 2), d[3] += __ldcg(other + 3);
+            }
+            if (lane == 0) g_arrivals[whole] = 0u;
+        }
+        // d[0], d[1]: row g, tokens 2j and 2j + 1; d[2], d[3]: row g + 8.
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int64_t row = row0 + g + (i / 2) * 8, tok = tok0 + 2 * j + i % 2;
+            if (row >= n || tok >= m) continue;
+            const float v = float(d[i]) * xscale[tok] * scale[row] + (bias ? bias[row] : 0.0f);
+            OutT* out = y + tok * ldy + row;
+            *out = elt::from_f32<OutT>(accumulate ? elt::to_f32(*out) + v : v);
+        }
+    }
+}
+
+int sm_count() {
+    static const int count = [] {
+        int device = 0, sms = 0;
+        TURBOLM_CUDA_CHECK(cudaGetDevice(&device));
+        TURBOLM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        return std::max(sms, 1);
+    }();
+    return count;
+}
+
+// Splits only when the units of whole rows would not give every SM kTargetWarpsPerSm warps.
+Geometry geometry(int64_t m, int64_t n, int64_t k, bool can_split) {
+    Geometry geo{(n + kTileRows - 1) / kTileRows, (m + kTileTokens - 1) / kTileTokens, 1, 0};
+    const int64_t whole = geo.tiles * geo.groups;
+    const int64_t target = int64_t(sm_count()) * kTargetWarpsPerSm;
+    if (can_split && whole < target && whole <= kMaxSplitUnits)
+        geo.splits = std::max<int64_t>(1, std::min(target / whole, k / kMinSplitColumns));
+    const int64_t per_split = (k + geo.splits - 1) / geo.splits;
+    geo.split_cols = std::max<int64_t>(kQuadSpan, (per_split + kQuadSpan - 1) / kQuadSpan * kQuadSpan);
+    geo.splits = std::max<int64_t>(1, (k + geo.split_cols - 1) / geo.split_cols);  // rounding up may leave fewer
+    return geo;
+}
+
+template <typename Acc>
+void launch_typed(const void* xq, int64_t ldx, const float* xscale, const void* q, int64_t ldq, const float* scale,
+                  const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k,
+                  bool accumulate, void* workspace, cudaStream_t stream) {
+    const Geometry geo = geometry(m, n, k, workspace != nullptr);
+    const int64_t units = geo.tiles * geo.groups * geo.splits;
+    const auto* xs = static_cast<const uint8_t*>(xq);
+    const auto* qs = static_cast<const uint8_t*>(q);
+    elt::dispatch_float(out_dtype, "gemv_w8a8 output", [&](auto tag) {
+        using OutT = typename decltype(tag)::type;
+        auto* kernel = gemv_w8a8_kernel<Acc, OutT>;
+        static const int blocks_per_sm = [&] {
+            int b = 0;
+            TURBOLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, kWarps * 32, 0));
+            return std::max(b, 1);
+        }();
+        const int64_t resident = int64_t(sm_count()) * blocks_per_sm;
+        const unsigned grid = unsigned(std::min(resident, (units + kWarps - 1) / kWarps));
+        kernel<<<grid, kWarps * 32, 0, stream>>>(xs, ldx, xscale, qs, ldq, scale, bias, static_cast<OutT*>(y), ldy, m,
+                                                 n, k, accumulate, geo, static_cast<Acc*>(workspace));
+    });
+    check_launch("gemv_w8a8");
+}
+
+}  // namespace
+
+bool gemv_w8a8_supported(const void* xq, int64_t ldx, const void* q, int64_t ldq, int64_t k) {
+    return k % kLaneBytes == 0 && ldx % kLaneBytes == 0 && ldq % kLaneBytes == 0 && elt::aligned16(xq) &&
+           elt::aligned16(q);
+}
+
+int64_t gemv_w8a8_workspace_bytes(int64_t m, int64_t n, int64_t k) {
+    if (m == 0 || n == 0 || k == 0) return 0;
+    const Geometry geo = geometry(m, n, k, true);
+    return geo.splits > 1 ? geo.tiles * geo.groups * geo.splits * 128 * 4 : 0;  // 4: sizeof f32 and int32
+}
+
+void launch_gemv_w8a8(DType qtype, const void* xq, int64_t ldx, const float* xscale, const void* q, int64_t ldq,
+                      const float* scale, const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m,
+                      int64_t n, int64_t k, bool accumulate, cudaStream_t stream, void* workspace) {
+    if (m == 0 || n == 0) return;
+    TURBOLM_REQUIRE(gemv_w8a8_supported(xq, ldx, q, ldq, k), "gemv_w8a8: k (", k,
+                    ") and the row strides must be multiples of 16 bytes, with 16-byte aligned rows");
+    TURBOLM_REQUIRE(workspace == nullptr || elt::aligned16(workspace), "gemv_w8a8: workspace must be 16-byte aligned");
+    if (qtype == DType::kF8E4M3)
+        launch_typed<float>(xq, ldx, xscale, q, ldq, scale, bias, y, ldy, out_dtype, m, n, k, accumulate, workspace,
+                            stream);
+    else if (qtype == DType::kI8)
+        launch_typed<int32_t>(xq, ldx, xscale, q, ldq, scale, bias, y, ldy, out_dtype, m, n, k, accumulate, workspace,
+                              stream);
+    else
+        fail(StatusCode::kInvalidArgument, "gemv_w8a8: 8-bit codes are f8e4m3 or i8, not ", dtype_name(qtype));
+}
+
+}  // namespace turbolm::cuda

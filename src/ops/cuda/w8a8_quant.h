@@ -1,0 +1,26 @@
+// Per-row quantization to 8 bits on the GPU: the activations of the W8A8 products (one scale per
+// token, every call) and FP8 weights at load. The arithmetic is the CPU's (cpu/cpu_w8a8.cpp): an f32
+// division by the row's scale, then the rounding, so both backends produce the same bits.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "core/dtype.h"
+
+namespace turbolm::cuda {
+
+// Per row: s = max|x[r, :]| / 448, q[r, :] = e4m3(x[r, :] / s) (nearest even, saturating), scale[r] = s.
+// A row with s == 0 gets q = 0 and scale[r] = zero_scale (1 for weights, 0 for activations).
+// x: [rows, ldx] in dtype (f32/bf16/f16); q: e4m3 bytes [rows, cols] contiguous; scale: f32 [rows]
+void launch_quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows,
+                              int64_t cols, float zero_scale, cudaStream_t stream);
+
+// Per row: x' = x * inv_smooth (null: 1), s = max|x'[r, :]| / 127, q[r, :] = rint(x' / s) clamped to
+// +-127 (0 when s == 0), scale[r] = s.
+// x: [rows, ldx] in dtype (f32/bf16/f16); inv_smooth: f32 [cols] or null; q: int8 [rows, cols] contiguous
+void launch_quantize_rows_int8_smooth(const void* x, DType dtype, int64_t ldx, const float* inv_smooth, int8_t* q,
+                                      float* scale, int64_t rows, int64_t cols, cudaStream_t stream);
+
+}  // namespace turbolm::cuda
