@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "ops/cpu/cpu_int4.h"
 
 // Sends a call to the CUDA implementation (namespace cuda_ops, declared by the including file's
 // cuda_ops*.h) when `t` lives on the GPU.
@@ -41,5 +42,18 @@ inline void require_f32_rows(const Tensor& t, const char* what) {
 }
 
 inline bool rows_contiguous(const Tensor& t) { return t.ndim() == 2 && t.stride(1) == 1; }
+
+// The pointers and pitches of checked INT4 weights, on whichever device they are.
+inline cpu::Int4Weights int4_weights(const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group) {
+    cpu::Int4Weights w;
+    w.q = q.data<uint8_t>();
+    w.ldq = q.stride(0);
+    w.scale = scale.data<uint16_t>();
+    w.lds = scale.stride(0);
+    w.zero = zero.data<uint8_t>();
+    w.ldz = zero.stride(0);
+    w.group = group;
+    return w;
+}
 
 }  // namespace turbolm::ops

@@ -29,18 +29,6 @@ void check_int4_weight(const Tensor& q, const Tensor& scale, const Tensor& zero,
                   op, ": zero points ", zero.describe(), " for ", q.describe(), " in groups of ", group);
 }
 
-cpu::Int4Weights cpu_weights(const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group) {
-    cpu::Int4Weights w;
-    w.q = q.data<uint8_t>();
-    w.ldq = q.stride(0);
-    w.scale = scale.data<uint16_t>();
-    w.lds = scale.stride(0);
-    w.zero = zero.data<uint8_t>();
-    w.ldz = zero.stride(0);
-    w.group = group;
-    return w;
-}
-
 }  // namespace
 
 void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group,
@@ -64,7 +52,7 @@ void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Te
         require_cpu(*t, "linear_int4");
     TURBOLM_CHECK(x.dtype() == DType::kF32 && y.dtype() == DType::kF32,
                   "linear_int4 on the CPU takes and gives f32: x ", x.describe(), " y ", y.describe());
-    cpu::linear_int4(x.data<float>(), x.stride(0), cpu_weights(q, scale, zero, group),
+    cpu::linear_int4(x.data<float>(), x.stride(0), int4_weights(q, scale, zero, group),
                      b.defined() ? b.data<float>() : nullptr, y.data<float>(), y.stride(0), m, n, k, accumulate);
 }
 

@@ -1,26 +1,13 @@
 #include "ops/cuda/cuda_ops_int4.h"
 
 #include "ops/cuda/cuda_backend.h"
-#include "ops/cuda/cuda_op_checks.h"
 #include "ops/cuda/cuda_gemm.h"
+#include "ops/cuda/cuda_op_checks.h"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 #include "ops/cuda/gemv_int4.h"
+#include "ops/ops_checks.h"
 
 namespace turbolm::ops::cuda_ops {
-namespace {
-cpu::Int4Weights device_weights(const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group) {
-    cpu::Int4Weights w;
-    w.q = q.data<uint8_t>();
-    w.ldq = q.stride(0);
-    w.scale = scale.data<uint16_t>();
-    w.lds = scale.stride(0);
-    w.zero = zero.data<uint8_t>();
-    w.ldz = zero.stride(0);
-    w.group = group;
-    return w;
-}
-
-}  // namespace
 
 void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group,
                  const Tensor& b, Tensor& y, bool accumulate) {
@@ -31,7 +18,7 @@ void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Te
                   " y ", y.describe());
     const int64_t m = x.size(0), k = x.size(1), n = q.size(0);
     if (m == 0 || n == 0) return;
-    const cpu::Int4Weights w = device_weights(q, scale, zero, group);
+    const cpu::Int4Weights w = int4_weights(q, scale, zero, group);
     const float* bias = b.defined() ? b.data<float>() : nullptr;
     cudaStream_t s = cuda::stream();
     if (cuda::gemv_int4_supported(x.raw_data(), x.stride(0), w, m, k)) {
