@@ -1,6 +1,7 @@
 // Continuous batching on the CPU: requests of different lengths arriving while others run, prompts
 // computed in chunks, a KV pool small enough to preempt, a shared prefix for the prefix cache. Every
 // request's greedy output must equal what it generates alone.
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -75,7 +76,13 @@ TEST_P(EngineCoreBatching, MixedBatchEqualsEachRequestAlone) {
     }
     const BlockManagerStats& kv = core.scheduler().block_manager().stats();
     EXPECT_GT(core.scheduler().num_preemptions(), 0) << "the pool was meant to run out";
-    EXPECT_GT(kv.prefix_hits, 0) << "requests sharing a prefix were meant to hit the cache";
+    // With a sliding window the shared prefix's blocks are released as soon as a request moves 16
+    // positions past them, and under this small pool they are often reused before another request
+    // with the prefix arrives: hits depend on the random schedule there, so only full attention
+    // promises them.
+    const auto& windows = model->config().layer_window;
+    const bool full_attention = std::all_of(windows.begin(), windows.end(), [](int64_t w) { return w == 0; });
+    if (full_attention) EXPECT_GT(kv.prefix_hits, 0) << "requests sharing a prefix were meant to hit the cache";
     RecordProperty("preemptions", std::to_string(core.scheduler().num_preemptions()));
     RecordProperty("prefix_hit_tokens", std::to_string(kv.prefix_hits));
 }

@@ -133,16 +133,18 @@ describe("web page", { skip }, () => {
   });
 
   test("stop aborts the stream, and the server cancels the request", async () => {
-    // The demo model often ends early: this one request is made to run its full length.
+    // The demo model often ends early: this one request is made to run as long as the context
+    // allows, and stop is pressed at its first token, so that it cannot finish before the click
+    // even on a fast machine.
     await page.route("**/v1/chat/completions", (route) => {
       const body = JSON.parse(route.request().postData());
-      route.continue({ postData: JSON.stringify({ ...body, max_tokens: 450, ignore_eos: true }) });
+      route.continue({ postData: JSON.stringify({ ...body, max_tokens: 470, ignore_eos: true }) });
     });
     const aborted = async () => metricValue(await fetchMetrics(server.url), "turbolm:request_success_total",
                                             { finished_reason: "abort" });
     const abortedBefore = await aborted();
     try {
-      // A fresh conversation, so that the prompt and 450 tokens fit in the context.
+      // A fresh conversation, so that the prompt and 470 tokens fit in the context.
       await page.click("#clear");
       assert.equal(await page.locator(".message").count(), 0);
       await page.fill("#prompt", "Tell me everything.");
@@ -150,7 +152,7 @@ describe("web page", { skip }, () => {
       const answer = page.locator(".message.assistant").last();
       await page.waitForFunction(() => {
         const last = [...document.querySelectorAll(".message.assistant")].at(-1);
-        return last.querySelector(".content").textContent.length > 20;
+        return last.querySelector(".content").textContent.length > 0;
       }, null, { timeout: 30_000 }).catch(async (e) => {
         throw new Error(`${e.message}; the answer (${await answer.getAttribute("data-state")}): ${await answer.innerText()}`);
       });
