@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "core/parallel.h"
 #include "engine/batch_decoder.h"
+#include "engine/tensor_parallel_group.h"
 #include "io/hf_config.h"
 #include "server/api/api_service.h"
 #include "server/http/http_server.h"
@@ -67,6 +68,9 @@ public:
         sub->add_option("--kv-cache-dtype", kv_cache_dtype_,
                         "What the KV cache stores: auto (default: the activation dtype), int8 or fp8 (E4M3)")
             ->check(CLI::IsMember({"auto", "int8", "fp8"}));
+        sub->add_option("--tensor-parallel,--tp", tensor_parallel_,
+                        "GPUs to split the model over (one process each, NCCL between them; default: 1)")
+            ->check(CLI::Range(1, 64));
         sub->add_option("--threads,-t", threads_, "CPU threads (default: all cores)");
         sub->add_option("--seed", seed_, "Seed of weights and prompts (default: 0)");
         sub->add_option("--json", json_path_, "Write the results to this file");
@@ -123,10 +127,16 @@ private:
         mo.quantize = parse_weight_quantization(quantize_);
         mo.kv_cache_dtype = parse_kv_cache_dtype(kv_cache_dtype_);
         const auto load_start = Clock::now();
+        std::unique_ptr<TensorParallelGroup> group;
+        if (tensor_parallel_ > 1) {
+            if (device != Device::kCuda) fail(StatusCode::kInvalidArgument, "--tensor-parallel needs --device cuda");
+            group = TensorParallelGroup::start(
+                tensor_parallel_, SplitModelSpec{dir.string(), dummy_weights_, seed_, quantize_, kv_cache_dtype_});
+            mo.comm = group->comm();
+        }
         auto model = Model::load(dir, mo);
         ops::synchronize(device);
         const double load_s = seconds_since(load_start);
-        if (temp) std::filesystem::remove_all(*temp);
         ops::trim_device_memory(device);
         const ModelConfig& cfg = model->config();
 
@@ -145,6 +155,7 @@ private:
                               {"graphs", !no_graphs_ && device != Device::kCpu},
                               {"quantize", quantize_},
                               {"kv_cache_dtype", dtype_name(model->kv_dtype())},
+                              {"tensor_parallel", tensor_parallel_},
                               {"input_len", input_len_},
                               {"output_len", output_len_},
                               {"warmup", warmup_},
@@ -168,6 +179,9 @@ private:
         } else {
             for (int b : batches_) runs.push_back(bench_batch(*model, b, device));
         }
+        // The other ranks load the model directory too: it goes once they have stopped.
+        if (group) group->finish(*model);
+        if (temp) std::filesystem::remove_all(*temp);
         out["runs"] = runs;
         write_json(out);
     }
@@ -185,6 +199,7 @@ private:
         ec.cuda_graphs = !no_graphs_;
         ec.quantize = quantize_;
         ec.kv_cache_dtype = kv_cache_dtype_;
+        ec.tensor_parallel = tensor_parallel_;
         const auto load_start = Clock::now();
         auto engine = Engine::create(ec);
         if (!engine.has_value()) fail(engine.status().code(), engine.status().message());
@@ -253,6 +268,7 @@ private:
         if (no_graphs_) c += " --no-graphs";
         if (quantize_ != "none") c += " --quantize " + quantize_;
         if (kv_cache_dtype_ != "auto") c += " --kv-cache-dtype " + kv_cache_dtype_;
+        if (tensor_parallel_ > 1) c += " --tensor-parallel " + std::to_string(tensor_parallel_);
         if (mode_ == "online") c += " --rate " + std::to_string(online_.rate) + (http_ ? " --http" : "");
         if (mode_ != "static")
             c += " --mode " + mode_ + " -n " + std::to_string(offline_.num_requests) + " --kv-fraction " +
@@ -329,6 +345,7 @@ private:
     bool dummy_weights_ = false, no_graphs_ = false, http_ = false;
     std::string quantize_ = "none";
     std::string kv_cache_dtype_ = "auto";
+    int tensor_parallel_ = 1;
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;
     int warmup_ = 1, repeats_ = 3;

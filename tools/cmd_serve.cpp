@@ -75,6 +75,9 @@ public:
                         "codes with a scale per token and head, about twice the tokens in the same memory")
             ->check(CLI::IsMember({"auto", "int8", "fp8"}));
         sub->add_flag("--dummy-weights", engine_.dummy_weights, "Random weights of the config's shapes (no weight files)");
+        sub->add_option("--tensor-parallel,--tp", engine_.tensor_parallel,
+                        "GPUs to split the model over (one process each, NCCL between them; default: 1)")
+            ->check(CLI::Range(1, 64));
         return sub;
     }
 

@@ -21,5 +21,6 @@ std::unique_ptr<Command> make_inspect_command();
 std::unique_ptr<Command> make_quantize_command();
 std::unique_ptr<Command> make_serve_command();
 std::unique_ptr<Command> make_tokenize_command();
+std::unique_ptr<Command> make_tp_worker_command();
 
 }  // namespace turbolm::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     commands.push_back(turbolm::cli::make_quantize_command());
     commands.push_back(turbolm::cli::make_serve_command());
     commands.push_back(turbolm::cli::make_tokenize_command());
+    commands.push_back(turbolm::cli::make_tp_worker_command());
     for (auto& c : commands) {
         CLI::App* sub = c->add_to(app);
         sub->callback([&selected, cmd = c.get()] { selected = cmd; });

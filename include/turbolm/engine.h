@@ -29,6 +29,9 @@ struct EngineConfig {
     // What the KV cache stores: "auto" (f32 on the CPU, the compute dtype on the GPU), or "int8" /
     // "fp8" (E4M3): 8-bit codes with a scale per token and head, about twice the tokens per byte.
     std::string kv_cache_dtype = "auto";
+    // GPUs to split the model over (Megatron-style tensor parallelism through NCCL): this process
+    // drives the first and starts one helper process per other GPU (`turbolm tp-worker`). 1: no split.
+    int tensor_parallel = 1;
     // Loading progress in [0, 1] as the weights reach the device (called on the loading thread).
     std::function<void(double)> on_load_progress;
 };

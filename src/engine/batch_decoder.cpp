@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "models/split_steps.h"
 
 namespace turbolm {
 
@@ -106,13 +107,17 @@ void BatchDecoder::step_on_device() {
         sample_on_device(logits);
     };
     if (!graph_) {
+        announce_step(model_, SplitStep::kRun, kv_, inputs_);
         work();
     } else if (!warmed_up_) {
         // The first step runs eagerly (it also settles every lazily created plan and buffer), then
         // the same work is recorded, not executed, for the steps after it.
+        announce_step(model_, SplitStep::kRun, kv_, inputs_);
         work();
+        announce_step(model_, SplitStep::kCapture, kv_, inputs_);
         graph_->capture(work);
     } else {
+        announce_step(model_, SplitStep::kReplay, kv_, inputs_);
         graph_->replay();
     }
     warmed_up_ = true;

@@ -17,6 +17,7 @@
 #include "engine/engine_core.h"
 #include "engine/kv_sizing.h"
 #include "engine/stop_strings.h"
+#include "engine/tensor_parallel_group.h"
 #include "io/generation_config.h"
 #include "tokenizer/tokenizer.h"
 
@@ -40,6 +41,7 @@ struct Engine::Impl {
     };
 
     EngineConfig config;
+    std::unique_ptr<TensorParallelGroup> group;  // the other ranks of a split model
     std::unique_ptr<Model> model;
     std::unique_ptr<Tokenizer> tokenizer;
     std::optional<ChatTemplate> chat_template;  // parsed once; rendering is thread-safe
@@ -415,6 +417,10 @@ Engine::~Engine() {
     }
     impl_->wake.notify_all();
     if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->group && impl_->model) {
+        impl_->core.reset();
+        impl_->group->finish(*impl_->model);
+    }
 }
 
 Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
@@ -431,6 +437,16 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
         if (config.device != "cpu" && config.device != "cuda")
             fail(StatusCode::kInvalidArgument, "unknown device '", config.device, "' (cpu or cuda)");
         if (mo.device == Device::kCpu) mo.precision = ops::MatmulPrecision::kWeightType;
+        if (config.tensor_parallel < 1)
+            fail(StatusCode::kInvalidArgument, "tensor_parallel must be >= 1, not ", config.tensor_parallel);
+        if (config.tensor_parallel > 1) {
+            if (mo.device != Device::kCuda)
+                fail(StatusCode::kInvalidArgument, "tensor parallelism runs on CUDA devices, not ", config.device);
+            const SplitModelSpec spec{config.model_dir, config.dummy_weights, 0, config.quantize,
+                                      config.kv_cache_dtype};
+            impl->group = TensorParallelGroup::start(config.tensor_parallel, spec);
+            mo.comm = impl->group->comm();
+        }
         impl->model = Model::load(config.model_dir, mo);
         impl->description = describe(*impl->model);
         // Text needs the tokenizer; a model without one still serves token ids.

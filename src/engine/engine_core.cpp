@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "models/split_steps.h"
 
 namespace turbolm {
 
@@ -63,10 +64,13 @@ Tensor EngineCore::replay_decode_graph(std::span<const PagedChunk> chunks, int64
     if (!g.graph) {
         // The first step of a size runs eagerly (settling lazily made plans and buffers), then the
         // same work is recorded for the steps after it.
+        announce_step(model_, SplitStep::kRun, kv_, g.inputs);
         model_.run(g.inputs, kv_, &logits);
+        announce_step(model_, SplitStep::kCapture, kv_, g.inputs, batch);
         g.graph = shared ? std::make_unique<ops::DeviceGraph>(dev, *shared) : std::make_unique<ops::DeviceGraph>(dev);
         g.graph->capture([&] { model_.run(g.inputs, kv_, &logits); });
     } else {
+        announce_step(model_, SplitStep::kReplay, kv_, g.inputs, batch);
         g.graph->replay();
     }
     return logits.slice(0, 0, int64_t(chunks.size()));

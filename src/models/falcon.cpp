@@ -98,6 +98,7 @@ ModelWeights load_falcon_weights(const ModelConfig& cfg, const WeightSource& src
     const bool reorder = !(cfg.falcon_multi_query && !cfg.falcon_new_arch);
     ModelWeights w;
     w.tok_embd = load_matrix(src, "transformer.word_embeddings.weight", {cfg.n_vocab, D}, WeightKind::kEmbedding);
+    if (cfg.tp.split()) w.tok_embd = take_rows(w.tok_embd, vocab_rows(cfg));
     for (int64_t i = 0; i < cfg.n_layer; ++i) {
         const std::string h = "transformer.h." + std::to_string(i);
         LayerWeights lw;
@@ -113,10 +114,10 @@ ModelWeights load_falcon_weights(const ModelConfig& cfg, const WeightSource& src
             qkv.w = gather_weight_rows(qkv.w, order);
             if (qkv.b.defined()) qkv.b = gather_weight_rows(qkv.b, order);
         }
-        lw.attn.qkv = qkv;
-        lw.attn.o = load_linear(src, h + ".self_attention.dense", D, D, bias);
-        lw.plain.up = load_linear(src, h + ".mlp.dense_h_to_4h", cfg.n_ff, D, bias);
-        lw.plain.down = load_linear(src, h + ".mlp.dense_4h_to_h", D, cfg.n_ff, bias);
+        lw.attn.qkv = take_qkv_part(qkv, cfg);
+        lw.attn.o = load_linear(src, h + ".self_attention.dense", D, D, bias, nullptr, o_part(cfg));
+        lw.plain.up = load_linear(src, h + ".mlp.dense_h_to_4h", cfg.n_ff, D, bias, nullptr, ffn_up_part(cfg));
+        lw.plain.down = load_linear(src, h + ".mlp.dense_4h_to_h", D, cfg.n_ff, bias, nullptr, ffn_down_part(cfg));
         w.layers.push_back(std::move(lw));
     }
     w.final_norm = load_layer_norm(src, "transformer.ln_f", D);

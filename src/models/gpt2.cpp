@@ -54,16 +54,17 @@ ModelWeights load_gpt2_weights(const ModelConfig& cfg, const WeightSource& src) 
     const int64_t D = cfg.n_embd;
     ModelWeights w;
     w.tok_embd = load_matrix(src, root + "wte.weight", {cfg.n_vocab, D}, WeightKind::kEmbedding);
+    if (cfg.tp.split()) w.tok_embd = take_rows(w.tok_embd, vocab_rows(cfg));
     w.pos_embd = load_matrix(src, root + "wpe.weight", {cfg.n_ctx_train, D}, WeightKind::kEmbedding);
     for (int64_t i = 0; i < cfg.n_layer; ++i) {
         const std::string h = root + "h." + std::to_string(i);
         LayerWeights lw;
         lw.attn_norm = load_layer_norm(src, h + ".ln_1", D);
         lw.mlp_norm = load_layer_norm(src, h + ".ln_2", D);
-        lw.attn.qkv = load_conv1d(src, h + ".attn.c_attn", D, 3 * D);
-        lw.attn.o = load_conv1d(src, h + ".attn.c_proj", D, D);
-        lw.plain.up = load_conv1d(src, h + ".mlp.c_fc", D, cfg.n_ff);
-        lw.plain.down = load_conv1d(src, h + ".mlp.c_proj", cfg.n_ff, D);
+        lw.attn.qkv = take_qkv_part(load_conv1d(src, h + ".attn.c_attn", D, 3 * D), cfg);
+        lw.attn.o = take_part(load_conv1d(src, h + ".attn.c_proj", D, D), o_part(cfg));
+        lw.plain.up = take_part(load_conv1d(src, h + ".mlp.c_fc", D, cfg.n_ff), ffn_up_part(cfg));
+        lw.plain.down = take_part(load_conv1d(src, h + ".mlp.c_proj", cfg.n_ff, D), ffn_down_part(cfg));
         w.layers.push_back(std::move(lw));
     }
     w.final_norm = load_layer_norm(src, root + "ln_f", D);

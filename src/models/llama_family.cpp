@@ -57,28 +57,30 @@ void walk_moe(const ModelConfig& cfg, bool fused, const std::string& layer, MoeF
     const int64_t E = cfg.n_expert, D = cfg.n_embd, F = cfg.n_ff;
     if (moe.experts.empty()) moe.experts.resize(size_t(E));
     if (fused) {
-        v.linear(layer + ".mlp.gate", moe.router, E, D, false, /*quantizable=*/false);
+        v.linear(layer + ".mlp.gate", moe.router, E, D, false, /*quantizable=*/false, {});
         Tensor gate_up, down;
-        v.matrix(layer + ".mlp.experts.gate_up_proj", gate_up, {E, 2 * F, D}, WeightKind::kMatrix);
-        v.matrix(layer + ".mlp.experts.down_proj", down, {E, D, F}, WeightKind::kMatrix);
+        v.matrix(layer + ".mlp.experts.gate_up_proj", gate_up, {E, 2 * F, D}, WeightKind::kMatrix, {});
+        v.matrix(layer + ".mlp.experts.down_proj", down, {E, D, F}, WeightKind::kMatrix, {});
+        // Each expert's FFN units split over tensor-parallel ranks like a dense FFN's.
+        const AxisRange units = cfg.tp.split() ? ffn_rows(cfg) : AxisRange{0, F};
         for (int64_t e = 0; e < E; ++e) {
             GatedFfn& g = moe.experts[size_t(e)];
             Tensor gu = gate_up.select(0, e);
-            g.gate.w = gu.slice(0, 0, F);
-            g.up.w = gu.slice(0, F, 2 * F);
-            g.down.w = down.select(0, e);
+            g.gate.w = take_rows(gu, units);
+            g.up.w = take_rows(gu, {F + units.begin, F + units.end});
+            g.down.w = take_cols(down.select(0, e), units);
         }
         return;
     }
     const std::string base = layer + ".block_sparse_moe";
-    v.linear(base + ".gate", moe.router, E, D, false, /*quantizable=*/false);
+    v.linear(base + ".gate", moe.router, E, D, false, /*quantizable=*/false, {});
     for (int64_t e = 0; e < E; ++e) {
         const std::string ex = base + ".experts." + std::to_string(e);
         GatedFfn& g = moe.experts[size_t(e)];
         // AWQ, GPTQ and FP8 Mixtral checkpoints quantize the experts (never the router).
-        v.linear(ex + ".w1", g.gate, F, D, false, /*quantizable=*/true);
-        v.linear(ex + ".w3", g.up, F, D, false, /*quantizable=*/true);
-        v.linear(ex + ".w2", g.down, D, F, false, /*quantizable=*/true);
+        v.linear(ex + ".w1", g.gate, F, D, false, /*quantizable=*/true, ffn_up_part(cfg));
+        v.linear(ex + ".w3", g.up, F, D, false, /*quantizable=*/true, ffn_up_part(cfg));
+        v.linear(ex + ".w2", g.down, D, F, false, /*quantizable=*/true, ffn_down_part(cfg));
     }
 }
 
@@ -89,7 +91,7 @@ std::string layer_prefix(int64_t i) { return "model.layers." + std::to_string(i)
 void walk_llama_family(const ModelConfig& cfg, const LlamaFlavor& flavor, bool moe_fused, ModelWeights& w,
                        WeightVisitor& v) {
     const int64_t D = cfg.n_embd, hd = cfg.head_dim;
-    v.matrix("model.embed_tokens.weight", w.tok_embd, {cfg.n_vocab, D}, WeightKind::kEmbedding);
+    v.matrix("model.embed_tokens.weight", w.tok_embd, {cfg.n_vocab, D}, WeightKind::kEmbedding, vocab_part(cfg));
     if (w.layers.empty()) w.layers.resize(size_t(cfg.n_layer));
     for (int64_t i = 0; i < cfg.n_layer; ++i) {
         const std::string layer = layer_prefix(i);
@@ -97,10 +99,10 @@ void walk_llama_family(const ModelConfig& cfg, const LlamaFlavor& flavor, bool m
         LayerWeights& lw = w.layers[size_t(i)];
         v.vector(layer + ".input_layernorm.weight", lw.attn_norm.w, D, WeightKind::kNormScale);
         v.vector(layer + ".post_attention_layernorm.weight", lw.mlp_norm.w, D, WeightKind::kNormScale);
-        v.linear(attn + ".q_proj", lw.attn.q, cfg.n_head * hd, D, flavor.qkv_bias, true);
-        v.linear(attn + ".k_proj", lw.attn.k, cfg.n_head_kv * hd, D, flavor.qkv_bias, true);
-        v.linear(attn + ".v_proj", lw.attn.v, cfg.n_head_kv * hd, D, flavor.qkv_bias, true);
-        v.linear(attn + ".o_proj", lw.attn.o, D, cfg.n_head * hd, flavor.o_bias, true);
+        v.linear(attn + ".q_proj", lw.attn.q, cfg.n_head * hd, D, flavor.qkv_bias, true, q_part(cfg));
+        v.linear(attn + ".k_proj", lw.attn.k, cfg.n_head_kv * hd, D, flavor.qkv_bias, true, kv_part(cfg));
+        v.linear(attn + ".v_proj", lw.attn.v, cfg.n_head_kv * hd, D, flavor.qkv_bias, true, kv_part(cfg));
+        v.linear(attn + ".o_proj", lw.attn.o, D, cfg.n_head * hd, flavor.o_bias, true, o_part(cfg));
         if (cfg.qk_norm) {
             v.vector(attn + ".q_norm.weight", lw.attn.q_norm.w, hd, WeightKind::kNormScale);
             v.vector(attn + ".k_norm.weight", lw.attn.k_norm.w, hd, WeightKind::kNormScale);
@@ -108,9 +110,9 @@ void walk_llama_family(const ModelConfig& cfg, const LlamaFlavor& flavor, bool m
         if (cfg.ffn == FfnKind::kMoe) {
             walk_moe(cfg, moe_fused, layer, lw.moe, v);
         } else {
-            v.linear(layer + ".mlp.gate_proj", lw.gated.gate, cfg.n_ff, D, flavor.mlp_bias, true);
-            v.linear(layer + ".mlp.up_proj", lw.gated.up, cfg.n_ff, D, flavor.mlp_bias, true);
-            v.linear(layer + ".mlp.down_proj", lw.gated.down, D, cfg.n_ff, flavor.mlp_bias, true);
+            v.linear(layer + ".mlp.gate_proj", lw.gated.gate, cfg.n_ff, D, flavor.mlp_bias, true, ffn_up_part(cfg));
+            v.linear(layer + ".mlp.up_proj", lw.gated.up, cfg.n_ff, D, flavor.mlp_bias, true, ffn_up_part(cfg));
+            v.linear(layer + ".mlp.down_proj", lw.gated.down, D, cfg.n_ff, flavor.mlp_bias, true, ffn_down_part(cfg));
         }
     }
     v.vector("model.norm.weight", w.final_norm.w, D, WeightKind::kNormScale);
@@ -118,7 +120,7 @@ void walk_llama_family(const ModelConfig& cfg, const LlamaFlavor& flavor, bool m
         w.lm_head = Linear{};
         w.lm_head.w = w.tok_embd;
     } else {
-        v.linear("lm_head", w.lm_head, cfg.n_vocab, D, false, /*quantizable=*/false);
+        v.linear("lm_head", w.lm_head, cfg.n_vocab, D, false, /*quantizable=*/false, vocab_part(cfg));
     }
 }
 

@@ -6,13 +6,15 @@
 namespace turbolm {
 
 Linear load_linear(const WeightSource& src, const std::string& prefix, int64_t out, int64_t in, bool bias,
-                   const quant::QuantizationConfig* quant) {
+                   const quant::QuantizationConfig* quant, const LinearPart& part) {
+    // The whole projection first (a view of a mapped file, or one transient tensor of random weights),
+    // then the part, so that only the part stays.
     if (quant && quant->quantized() && quant->converts(prefix))
-        return load_quantized_linear(src, *quant, prefix, out, in, bias);
+        return take_part(load_quantized_linear(src, *quant, prefix, out, in, bias), part);
     Linear l;
     l.w = load_matrix(src, prefix + ".weight", {out, in});
     if (bias) l.b = load_vector(src, prefix + ".bias", out, WeightKind::kBias);
-    return l;
+    return take_part(std::move(l), part);
 }
 
 Norm load_layer_norm(const WeightSource& src, const std::string& prefix, int64_t n) {
@@ -22,8 +24,12 @@ Norm load_layer_norm(const WeightSource& src, const std::string& prefix, int64_t
 
 Linear load_lm_head(const ModelConfig& cfg, const WeightSource& src, const Tensor& tok_embd, const std::string& name) {
     Linear head;
-    head.w = cfg.tie_embeddings ? tok_embd : load_matrix(src, name, {cfg.n_vocab, cfg.n_embd});
-    return head;
+    if (cfg.tie_embeddings) {
+        head.w = tok_embd;  // already the rank's rows
+        return head;
+    }
+    head.w = load_matrix(src, name, {cfg.n_vocab, cfg.n_embd});
+    return take_part(std::move(head), vocab_part(cfg));
 }
 
 LoadingVisitor::LoadingVisitor(const ModelConfig& cfg, const WeightSource& src) : src_(src), quant_(nullptr) {
@@ -33,18 +39,21 @@ LoadingVisitor::LoadingVisitor(const ModelConfig& cfg, const WeightSource& src) 
 }
 
 void LoadingVisitor::linear(const std::string& prefix, Linear& l, int64_t out, int64_t in, bool bias,
-                            bool quantizable) {
+                            bool quantizable, const LinearPart& part) {
     if (!quantizable && quant_ && stored_packed(src_, prefix)) {
         const std::string stored = src_.has(prefix + ".qweight") ? prefix + ".qweight" : prefix + ".weight";
         fail(StatusCode::kUnimplemented, src_.file_of(stored), ": ", prefix, " is stored quantized (quant_method ",
              quant::quant_method_name(quant_->method), "); only the layers' attention, MLP and expert projections ",
              "may be (the LM head and MoE routers load in 16 bits)");
     }
-    l = load_linear(src_, prefix, out, in, bias, quantizable ? quant_ : nullptr);
+    l = load_linear(src_, prefix, out, in, bias, quantizable ? quant_ : nullptr, part);
 }
 
-void LoadingVisitor::matrix(const std::string& name, Tensor& t, const Shape& shape, WeightKind kind) {
+void LoadingVisitor::matrix(const std::string& name, Tensor& t, const Shape& shape, WeightKind kind,
+                            const LinearPart& part) {
+    TURBOLM_CHECK(!part.cols, "column parts of plain matrices");
     t = load_matrix(src_, name, shape, kind);
+    if (part.rows) t = take_rows(t, *part.rows);
 }
 
 void LoadingVisitor::vector(const std::string& name, Tensor& t, int64_t n, WeightKind kind) {

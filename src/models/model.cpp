@@ -5,6 +5,8 @@
 #include "core/logging.h"
 #include "io/checkpoint.h"
 #include "models/registry.h"
+#include "models/split_steps.h"
+#include "models/tensor_parallel.h"
 #include "models/weight_placement.h"
 #include "models/weight_rounding.h"
 
@@ -34,10 +36,13 @@ std::unique_ptr<Model> Model::build(const HfConfig& hf, const WeightSource& weig
     const Architecture& arch = architecture_for(hf);
     ModelConfig cfg = arch.parse_config(hf);
     validate(cfg, hf);
+    if (options.comm) cfg.tp = TensorParallel{options.comm->rank(), options.comm->world()};
+    check_tensor_parallel(cfg);
     std::optional<RoundedWeights> rounded;
     if (options.round_weights) rounded.emplace(weights, *options.round_weights);
     const WeightSource& source = rounded ? static_cast<const WeightSource&>(*rounded) : weights;
-    ModelWeights w = arch.load_weights(cfg, source);
+    ModelWeights w = arch.load_weights(cfg, source);  // the rank's part
+    cfg = local_config(cfg);
     if (options.device != Device::kCpu)
         w = place_weights(std::move(w), options.device, ops::compute_dtype(options.device, cfg.dtype), options.on_progress);
     quantize_weights(w, options.quantize, options.device);
@@ -114,12 +119,46 @@ void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in
     linear_forward(attn.view({T, q_dim}), aw.o, residual, p, /*accumulate=*/true);
 }
 
+void Model::begin_partial_sums(Tensor& residual) const {
+    if (cfg_.tp.split() && cfg_.tp.rank != 0) ops::fill_constant(residual, 0.0f);
+}
+
+void Model::end_partial_sums(Tensor& residual) const {
+    if (cfg_.tp.split()) options_.comm->all_reduce_sum(residual);
+}
+
+void Model::embed(const StepInputs& in, Tensor& x) const {
+    if (cfg_.tp.split()) {
+        ops::embedding_part(in.ids, w_.tok_embd, vocab_rows(cfg_).begin, x);
+        options_.comm->all_reduce_sum(x);
+    } else {
+        ops::embedding(in.ids, w_.tok_embd, x);
+    }
+    if (cfg_.learned_positions) ops::embedding(in.pos, w_.pos_embd, x, /*accumulate=*/true);
+}
+
+void Model::lm_head_forward(const Tensor& normed, Tensor& logits) const {
+    if (!cfg_.tp.split()) {
+        linear_forward(normed, w_.lm_head, logits, options_.precision);
+        return;
+    }
+    // Each rank computes the logits of its vocabulary rows (the last rank's part may be narrower);
+    // an all-gather brings every part to every rank, and one kernel puts them in vocabulary order.
+    const Device dev = options_.device;
+    const int64_t rows = normed.size(0), part = vocab_part_rows(cfg_);
+    Tensor mine = Tensor::empty({rows, part}, DType::kF32, dev);
+    Tensor mine_rows = mine.slice(1, 0, w_.lm_head.out());
+    linear_forward(normed, w_.lm_head, mine_rows, options_.precision);
+    Tensor parts = Tensor::empty({int64_t(cfg_.tp.world), rows, part}, DType::kF32, dev);
+    options_.comm->all_gather(mine, parts);
+    ops::assemble_vocab_parts(parts, logits);
+}
+
 Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) const {
     const Device dev = options_.device;
     const int64_t T = in.n_tokens();
     Tensor x = Tensor::empty({T, cfg_.n_embd}, DType::kF32, dev);
-    ops::embedding(in.ids, w_.tok_embd, x);
-    if (cfg_.learned_positions) ops::embedding(in.pos, w_.pos_embd, x, /*accumulate=*/true);
+    embed(in, x);
     Tensor h = Tensor::empty({T, cfg_.n_embd}, act_dtype_, dev);
     Tensor h_mlp = cfg_.parallel_two_norms ? Tensor::empty({T, cfg_.n_embd}, act_dtype_, dev) : h;
     for (int64_t l = 0; l < cfg_.n_layer; ++l) {
@@ -128,12 +167,18 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
         if (cfg_.parallel_residual) {
             // Both branches read the layer input; compute the MLP's norm before x changes.
             if (cfg_.parallel_two_norms) norm_forward(cfg_, lw.mlp_norm, x, h_mlp);
+            begin_partial_sums(x);
             attention_block(l, h, in, kv, x);
             ffn_forward(cfg_, lw, h_mlp, x, options_.precision);
+            end_partial_sums(x);
         } else {
+            begin_partial_sums(x);
             attention_block(l, h, in, kv, x);
+            end_partial_sums(x);
             norm_forward(cfg_, lw.mlp_norm, x, h);
+            begin_partial_sums(x);
             ffn_forward(cfg_, lw, h, x, options_.precision);
+            end_partial_sums(x);
         }
     }
     Tensor rows = x;
@@ -152,7 +197,7 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
     } else {
         logits = Tensor::empty({rows.size(0), cfg_.n_vocab}, DType::kF32, dev);
     }
-    linear_forward(normed, w_.lm_head, logits, options_.precision);
+    lm_head_forward(normed, logits);
     return logits;
 }
 
@@ -162,6 +207,7 @@ Tensor Model::forward_batch(std::span<const SequenceChunk> chunks, KvCache& kv) 
     for (const auto& c : chunks) check_tokens(c.tokens, kv.size(c.seq));
     StepInputs in;
     in.build(chunks, kv, /*capacity_bounds=*/false);
+    announce_step(*this, SplitStep::kRun, kv, in);
     in.upload(options_.device);
     Tensor logits = run(in, kv);
     for (const auto& c : chunks) kv.commit(int64_t(c.tokens.size()), c.seq);
@@ -178,6 +224,7 @@ Tensor Model::forward_paged(std::span<const PagedChunk> chunks, KvCache& kv) con
     }
     StepInputs in;
     in.build_paged(chunks, kv.capacity(), 0);
+    announce_step(*this, SplitStep::kRun, kv, in);
     in.upload(options_.device);
     return run(in, kv);
 }

@@ -19,6 +19,7 @@
 #include "models/weight_quantization.h"
 #include "models/step_inputs.h"
 #include "models/weights.h"
+#include "parallel/communicator.h"
 
 namespace turbolm {
 
@@ -37,6 +38,10 @@ struct ModelOptions {
     WeightQuantization quantize = WeightQuantization::kNone;
     // What the KV cache stores: the activation dtype (auto), or 8-bit codes with scales (int8, fp8).
     KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
+    // Tensor parallelism: this process is rank comm->rank() of comm->world() and keeps only its part
+    // of the weights (models/tensor_parallel.h); every rank runs every step with the same inputs and
+    // gets the full logits. Null: the whole model.
+    std::shared_ptr<Communicator> comm;
     // Called as the weights reach the device: layers placed so far and in all.
     std::function<void(int64_t, int64_t)> on_progress;
 };
@@ -88,6 +93,12 @@ public:
 private:
     Model(ModelConfig cfg, ModelWeights w, ModelOptions options);
     void attention_block(int64_t layer, const Tensor& x, const StepInputs& in, KvCache& kv, Tensor& residual) const;
+    // Under tensor parallelism: before a block, ranks other than 0 clear the residual, so that the
+    // partial sums the block adds are theirs alone; after it, the all-reduce adds them all up.
+    void begin_partial_sums(Tensor& residual) const;
+    void end_partial_sums(Tensor& residual) const;
+    void embed(const StepInputs& in, Tensor& x) const;
+    void lm_head_forward(const Tensor& normed, Tensor& logits) const;
     // Token ids inside the vocabulary, positions inside learned position tables.
     void check_tokens(std::span<const int32_t> tokens, int64_t start) const;
     // The rotary inverse frequencies on the model's device for sequences of up to max_len tokens.

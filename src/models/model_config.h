@@ -16,6 +16,13 @@ namespace turbolm {
 enum class NormKind : uint8_t { kRms, kLayer };
 enum class FfnKind : uint8_t { kGated, kPlain, kMoe };  // SwiGLU-style, up/act/down, mixture of gated experts
 
+// Which rank of a tensor-parallel group this model is (models/tensor_parallel.h splits its weights).
+struct TensorParallel {
+    int rank = 0;
+    int world = 1;
+    bool split() const { return world > 1; }
+};
+
 struct ModelConfig {
     std::string architecture;  // "LlamaForCausalLM"
     std::string model_type;    // "llama"
@@ -63,6 +70,9 @@ struct ModelConfig {
     // config.json's quantization_config: the packed layout of the projections (docs/quantization.md).
     // Architectures that read quantized checkpoints set it; validate() refuses one for the others.
     quant::QuantizationConfig quant;
+    // The part of the model this process runs. Loading reads the full sizes above and keeps this
+    // rank's part; the loaded model's config then holds the rank's sizes (local_config).
+    TensorParallel tp;
 
     // Bytes of KV cache per token (f32 keys and values, all layers).
     int64_t kv_bytes_per_token() const { return n_layer * 2 * n_head_kv * head_dim * 4; }

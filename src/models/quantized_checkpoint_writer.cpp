@@ -43,6 +43,8 @@ void require_unfused(const ModelWeights& w) {
 
 // Runs the architecture's weight walk; the walk is where its tensor names live.
 void walk_weights(const ModelConfig& cfg, ModelWeights& w, WeightVisitor& v) {
+    if (cfg.tp.split())
+        fail(StatusCode::kUnimplemented, "writing a checkpoint from one tensor-parallel rank's part of a model");
     if (!is_llama_family(cfg))
         fail(StatusCode::kUnimplemented, "writing checkpoints of ", cfg.architecture,
              " is not supported (the Llama family: llama, mistral, qwen2, qwen3, mixtral)");
@@ -52,7 +54,8 @@ void walk_weights(const ModelConfig& cfg, ModelWeights& w, WeightVisitor& v) {
 // What the quantizable projections hold: their formats, groups, and the ones left dense.
 class Survey final : public WeightVisitor {
   public:
-    void linear(const std::string& prefix, Linear& l, int64_t, int64_t, bool, bool quantizable) override {
+    void linear(const std::string& prefix, Linear& l, int64_t, int64_t, bool, bool quantizable,
+                const LinearPart&) override {
         require_cpu(l.w, prefix);
         if (!quantizable) {
             if (l.format != WeightFormat::kDense)
@@ -73,7 +76,9 @@ class Survey final : public WeightVisitor {
             v1_zeros = v1_zeros && quant::gptq_v1_can_hold({l.w, l.scale, l.zero, l.in_perm, l.group});
         }
     }
-    void matrix(const std::string& name, Tensor& t, const Shape&, WeightKind) override { require_cpu(t, name); }
+    void matrix(const std::string& name, Tensor& t, const Shape&, WeightKind, const LinearPart&) override {
+        require_cpu(t, name);
+    }
     void vector(const std::string& name, Tensor& t, int64_t, WeightKind) override { require_cpu(t, name); }
 
     std::set<WeightFormat> formats;
@@ -89,7 +94,8 @@ class Collector final : public WeightVisitor {
   public:
     Collector(const QuantizationConfig& q, std::map<std::string, Tensor>& out) : q_(q), out_(out) {}
 
-    void linear(const std::string& prefix, Linear& l, int64_t out, int64_t in, bool bias, bool quantizable) override {
+    void linear(const std::string& prefix, Linear& l, int64_t out, int64_t in, bool bias, bool quantizable,
+                const LinearPart&) override {
         if (!l.w.defined()) fail(StatusCode::kInvalidArgument, "cannot write ", prefix, ": it has no weights");
         if (l.out() != out || l.in() != in)
             fail(StatusCode::kInvalidArgument, "cannot write ", prefix, ": it is ", l.out(), " x ", l.in(),
@@ -100,7 +106,9 @@ class Collector final : public WeightVisitor {
         for (const Tensor* t : {&l.w, &l.b, &l.scale, &l.zero, &l.inv_smooth, &l.in_perm}) require_cpu(*t, prefix);
         add_linear_tensors(l, prefix, quantizable ? q_ : none_, out_);
     }
-    void matrix(const std::string& name, Tensor& t, const Shape& shape, WeightKind) override { put(name, t, shape); }
+    void matrix(const std::string& name, Tensor& t, const Shape& shape, WeightKind, const LinearPart&) override {
+        put(name, t, shape);
+    }
     void vector(const std::string& name, Tensor& t, int64_t n, WeightKind) override { put(name, t, {n}); }
 
   private:

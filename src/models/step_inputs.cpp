@@ -74,7 +74,34 @@ void StepInputs::build_paged(std::span<const PagedChunk> chunks, int64_t block_s
     max_kv_len_ = kv_len_bound > 0 ? kv_len_bound : max_kv_len_actual_;
     n_logit_rows_ = int64_t(rows.size());
     meta_.clear();
-    for (auto* part : {&ids, &pos, &q_start, &kv_len, &table, &rows}) meta_.insert(meta_.end(), part->begin(), part->end());
+    for (auto* part : {&ids, &pos, &q_start, &kv_len, &table, &rows})
+        meta_.insert(meta_.end(), part->begin(), part->end());
+}
+
+std::vector<int64_t> StepInputs::save() const {
+    std::vector<int64_t> out = {
+        n_tokens_,  n_seqs_,     n_logit_rows_,      max_blocks_,           block_size_,
+        max_q_len_, max_kv_len_, max_kv_len_actual_, int64_t(meta_.size()), int64_t(slots_.size())};
+    out.insert(out.end(), meta_.begin(), meta_.end());
+    out.insert(out.end(), slots_.begin(), slots_.end());
+    return out;
+}
+
+void StepInputs::load(std::span<const int64_t> saved) {
+    constexpr size_t kHeader = 10;
+    TURBOLM_CHECK(saved.size() >= kHeader, "step inputs of ", saved.size(), " values");
+    n_tokens_ = saved[0];
+    n_seqs_ = saved[1];
+    n_logit_rows_ = saved[2];
+    max_blocks_ = saved[3];
+    block_size_ = saved[4];
+    max_q_len_ = saved[5];
+    max_kv_len_ = saved[6];
+    max_kv_len_actual_ = saved[7];
+    const size_t n_meta = size_t(saved[8]), n_slots = size_t(saved[9]);
+    TURBOLM_CHECK(saved.size() == kHeader + n_meta + n_slots, "step inputs of ", saved.size(), " values");
+    meta_.assign(saved.begin() + kHeader, saved.begin() + long(kHeader + n_meta));
+    slots_.assign(saved.begin() + long(kHeader + n_meta), saved.end());
 }
 
 void StepInputs::upload(Device device) {

@@ -40,6 +40,11 @@ public:
     // Copies the host description to `device`, reusing the device buffers when the shapes match.
     void upload(Device device);
 
+    // The host description as one array and back (what rank 0 of a split model sends the other
+    // ranks, models/split_steps.h); load() then upload() gives the same device inputs as build().
+    std::vector<int64_t> save() const;
+    void load(std::span<const int64_t> saved);
+
     int64_t n_tokens() const { return n_tokens_; }
     int64_t n_logit_rows() const { return n_logit_rows_; }
     bool all_rows_need_logits() const { return n_logit_rows_ == n_tokens_; }

@@ -157,6 +157,41 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumul
     for (int64_t t = 0; t < out.size(0); ++t) cpu::add(out.row<float>(t), rows.row<float>(t), out.row<float>(t), out.size(1));
 }
 
+void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out) {
+    TURBOLM_DISPATCH_CUDA(table, embedding_part(ids, table, first_row, out))
+    TURBOLM_CHECK(ids.dtype() == DType::kI32 && ids.is_contiguous(), "embedding ids ", ids.describe());
+    TURBOLM_CHECK(table.ndim() == 2 && table.is_contiguous(), "embedding table ", table.describe());
+    require_f32_rows(out, "embedding output");
+    TURBOLM_CHECK(out.ndim() == 2 && out.size(0) == ids.numel() && out.size(1) == table.size(1),
+                  "embedding output ", out.describe());
+    const int32_t* p = ids.data<int32_t>();
+    const int64_t rows = table.size(0), cols = table.size(1);
+    for (int64_t t = 0; t < ids.numel(); ++t) {
+        const int64_t r = int64_t(p[t]) - first_row;
+        if (r < 0 || r >= rows) {
+            std::fill_n(out.row<float>(t), cols, 0.0f);
+            continue;
+        }
+        const int32_t local = int32_t(r);
+        cpu::embedding(&local, 1, table.raw_data(), table.dtype(), cols, out.row<float>(t), out.stride(0));
+    }
+}
+
+void assemble_vocab_parts(const Tensor& parts, Tensor& out) {
+    TURBOLM_DISPATCH_CUDA(parts, assemble_vocab_parts(parts, out))
+    TURBOLM_CHECK(parts.dtype() == DType::kF32 && parts.ndim() == 3 && parts.is_contiguous(), "vocabulary parts ",
+                  parts.describe());
+    require_f32_rows(out, "logits");
+    const int64_t world = parts.size(0), rows = parts.size(1), part = parts.size(2), vocab = out.size(1);
+    TURBOLM_CHECK(out.size(0) == rows && vocab <= world * part && vocab > (world - 1) * part, "logits ",
+                  out.describe(), " from parts ", parts.describe());
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t w = 0; w < world; ++w) {
+            const int64_t n = std::min(part, vocab - w * part);
+            std::copy_n(parts.data<float>() + (w * rows + r) * part, n, out.row<float>(r) + w * part);
+        }
+}
+
 void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, const AttentionParams& params,
                Tensor& out) {
     const Tensor &k_cache = cache.k, &v_cache = cache.v;

@@ -100,6 +100,14 @@ void act_inplace(Activation act, Tensor& x);
 // out: f32 [T, n_embd] (+)= rows of table [vocab, n_embd] picked by ids i32 [T]. Ids are trusted
 // (the caller checked them against the vocabulary on the host).
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate = false);
+// One rank's share of a vocabulary-parallel lookup: table holds rows [first_row, first_row + rows)
+// of the full vocabulary; out[t] = table[ids[t] - first_row] for the ids it holds, zeros for the
+// others, so that summing every rank's out gives the full lookup. ids: i32 [T], any value.
+void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out);
+// Logits of a vocabulary-parallel LM head, gathered: parts f32 [world, rows, part] holds rank w's
+// vocabulary rows [w * part, w * part + part); out f32 [rows, n_vocab] (n_vocab <= world * part)
+// gets them in vocabulary order.
+void assemble_vocab_parts(const Tensor& parts, Tensor& out);
 
 // One layer's KV cache as qkv_to_cache writes it and attention reads it (views of the pools).
 // k, v: [n_slots, n_head_kv, head_dim] in the activation dtype (f32 on the CPU, 16-bit on the GPU),

@@ -36,8 +36,8 @@ TEST_F(CudaElementwise, EmbeddingMatchesCpu) {
                     d_out.upload(prev.data(), prev.size() * 4);
                 else
                     d_out.poison();
-                cuda::launch_embedding(d_ids.as<int32_t>(), c.tokens, d_table.as(), dt, c.cols, d_out.as<float>(),
-                                       c.ldo, accumulate, stream_);
+                cuda::launch_embedding(d_ids.as<int32_t>(), c.tokens, d_table.as(), dt, 0, c.vocab, c.cols,
+                                       d_out.as<float>(), c.ldo, accumulate, stream_);
                 sync();
                 const HostArray got = d_out.download(DType::kF32);
 

@@ -230,7 +230,7 @@ void expect_invalid_argument(const char* op, Fn&& fn) {
 
 TEST(CudaElementwiseArgs, BadDtypesAndShapesAreRejected) {
     expect_invalid_argument("launch_embedding", [] {
-        cuda::launch_embedding(nullptr, 1, nullptr, DType::kI32, 8, nullptr, 8, false, nullptr);
+        cuda::launch_embedding(nullptr, 1, nullptr, DType::kI32, 0, 8, 8, nullptr, 8, false, nullptr);
     });
     expect_invalid_argument("launch_rms_norm", [] {
         cuda::launch_rms_norm(nullptr, 8, nullptr, 1e-5f, nullptr, DType::kF64, 8, 1, 8, nullptr);
@@ -275,7 +275,7 @@ TEST(CudaElementwiseArgs, BadDtypesAndShapesAreRejected) {
 
 TEST(CudaElementwiseArgs, EmptyLaunchesDoNothing) {
     // Nothing is enqueued, so null pointers and no GPU are fine.
-    cuda::launch_embedding(nullptr, 0, nullptr, DType::kBF16, 8, nullptr, 8, true, nullptr);
+    cuda::launch_embedding(nullptr, 0, nullptr, DType::kBF16, 0, 8, 8, nullptr, 8, true, nullptr);
     cuda::launch_rms_norm(nullptr, 8, nullptr, 1e-5f, nullptr, DType::kF32, 8, 0, 8, nullptr);
     cuda::launch_layer_norm(nullptr, 8, nullptr, nullptr, 1e-5f, nullptr, DType::kBF16, 8, 0, 8, nullptr);
     cuda::launch_act_mul(Activation::kGeluTanh, nullptr, 8, nullptr, 8, nullptr, 8, 0, 8, DType::kF16, nullptr);

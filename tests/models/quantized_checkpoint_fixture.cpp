@@ -125,7 +125,7 @@ void quantize_linear(Linear& l, WeightFormat format, std::mt19937_64& rng, int64
 class Recorder final : public WeightVisitor {
   public:
     explicit Recorder(std::map<std::string, Tensor>& out) : out_(out) {}
-    void linear(const std::string& prefix, Linear& l, int64_t, int64_t, bool, bool) override {
+    void linear(const std::string& prefix, Linear& l, int64_t, int64_t, bool, bool, const LinearPart&) override {
         const std::pair<const char*, const Tensor*> fields[] = {{"w", &l.w},
                                                                 {"b", &l.b},
                                                                 {"scale", &l.scale},
@@ -139,7 +139,9 @@ class Recorder final : public WeightVisitor {
         kind.data<int64_t>()[1] = l.group;
         out_[prefix + ".format_and_group"] = kind;
     }
-    void matrix(const std::string& name, Tensor& t, const Shape&, WeightKind) override { out_[name] = t; }
+    void matrix(const std::string& name, Tensor& t, const Shape&, WeightKind, const LinearPart&) override {
+        out_[name] = t;
+    }
     void vector(const std::string& name, Tensor& t, int64_t, WeightKind) override { out_[name] = t; }
 
   private:

@@ -197,8 +197,34 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumul
     TURBOLM_CHECK(table.ndim() == 2 && table.is_contiguous(), "embedding table ", table.describe());
     TURBOLM_CHECK(out.dtype() == DType::kF32 && out.size(0) == ids.numel() && out.size(1) == table.size(1),
                   "embedding output ", out.describe());
-    cuda::launch_embedding(ids.data<int32_t>(), ids.numel(), table.raw_data(), table.dtype(), table.size(1),
-                           out.data<float>(), rows_of(out, "embedding output"), accumulate, cuda::stream());
+    cuda::launch_embedding(ids.data<int32_t>(), ids.numel(), table.raw_data(), table.dtype(), /*first_row=*/0,
+                           table.size(0), table.size(1), out.data<float>(), rows_of(out, "embedding output"),
+                           accumulate, cuda::stream());
+}
+
+void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out) {
+    require_cuda(ids, "embedding ids");
+    require_cuda(out, "embedding output");
+    TURBOLM_CHECK(ids.dtype() == DType::kI32 && ids.is_contiguous(), "embedding ids ", ids.describe());
+    TURBOLM_CHECK(table.ndim() == 2 && table.is_contiguous(), "embedding table ", table.describe());
+    TURBOLM_CHECK(out.dtype() == DType::kF32 && out.size(0) == ids.numel() && out.size(1) == table.size(1),
+                  "embedding output ", out.describe());
+    cuda::launch_embedding(ids.data<int32_t>(), ids.numel(), table.raw_data(), table.dtype(), first_row,
+                           table.size(0), table.size(1), out.data<float>(), rows_of(out, "embedding output"),
+                           /*accumulate=*/false, cuda::stream());
+}
+
+void assemble_vocab_parts(const Tensor& parts, Tensor& out) {
+    require_cuda(parts, "vocabulary parts");
+    require_cuda(out, "logits");
+    TURBOLM_CHECK(parts.dtype() == DType::kF32 && parts.ndim() == 3 && parts.is_contiguous(), "vocabulary parts ",
+                  parts.describe());
+    const int64_t world = parts.size(0), rows = parts.size(1), part = parts.size(2), vocab = out.size(1);
+    TURBOLM_CHECK(out.dtype() == DType::kF32 && out.size(0) == rows && vocab <= world * part &&
+                      vocab > (world - 1) * part,
+                  "logits ", out.describe(), " from parts ", parts.describe());
+    cuda::launch_assemble_vocab_parts(parts.data<float>(), world, rows, part, out.data<float>(),
+                                      rows_of(out, "logits"), vocab, cuda::stream());
 }
 
 void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& a, const KvLayer& cache, Tensor& q_out) {

@@ -27,6 +27,8 @@ void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Te
 void act_mul(Activation act, const Tensor& gate, const Tensor& up, Tensor& out);
 void act_inplace(Activation act, Tensor& x);
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate);
+void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out);
+void assemble_vocab_parts(const Tensor& parts, Tensor& out);
 void qkv_to_cache(const Tensor& qkv, const QkvToCacheArgs& args, const KvLayer& cache, Tensor& q_out);
 void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batch, const AttentionParams& params,
                Tensor& out);

@@ -21,10 +21,15 @@
 
 namespace turbolm::cuda {
 
-// out[t, :] = table[ids[t], :] widened to f32, or out[t, :] += ... when accumulate.
-// ids: i32 [T], each in [0, vocab); table: [vocab, cols] in table_dtype (f32, bf16 or f16); out: f32 [T, ldo]
-void launch_embedding(const int32_t* ids, int64_t T, const void* table, DType table_dtype, int64_t cols, float* out,
-                      int64_t ldo, bool accumulate, cudaStream_t s);
+// out[t, :] = table[ids[t] - first_row, :] widened to f32, or out[t, :] += ... when accumulate; ids
+// outside [first_row, first_row + rows) give zeros (add nothing).
+// ids: i32 [T]; table: [rows, cols] in table_dtype (f32, bf16 or f16); out: f32 [T, ldo]
+void launch_embedding(const int32_t* ids, int64_t T, const void* table, DType table_dtype, int64_t first_row,
+                      int64_t rows, int64_t cols, float* out, int64_t ldo, bool accumulate, cudaStream_t s);
+// out[r, w * part + j] = parts[w, r, j] for w * part + j < vocab.
+// parts: f32 [world, rows, part]; out: f32 [rows, ldo]
+void launch_assemble_vocab_parts(const float* parts, int64_t world, int64_t rows, int64_t part, float* out, int64_t ldo,
+                                 int64_t vocab, cudaStream_t s);
 
 // y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w, as cpu::rms_norm.
 // x: f32 [rows, ldx]; w: f32 [cols] (null: all ones); y: [rows, ldy] in y_dtype (f32, bf16 or f16)

@@ -1,0 +1,59 @@
+// The processes of a model split over several GPUs of this machine: this process is rank 0 (it
+// schedules, samples and serves); each other rank is a child process running
+// `turbolm tp-worker`, which loads its part of the same model on its own GPU and runs the steps
+// rank 0 announces (models/split_steps.h). The ranks talk through NCCL.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "models/model.h"
+#include "parallel/communicator.h"
+
+namespace turbolm {
+
+// What every rank needs to load the same model: the flags `tp-worker` takes.
+struct SplitModelSpec {
+    std::string model_dir;
+    bool dummy_weights = false;
+    uint64_t seed = 0;
+    std::string quantize = "none";
+    std::string kv_cache_dtype = "auto";
+    std::vector<std::string> worker_args() const;
+};
+
+class TensorParallelGroup {
+public:
+    // Starts ranks 1..world-1 as child processes (on GPUs 1..world-1 of CUDA_VISIBLE_DEVICES, or of
+    // the machine) and joins them as rank 0 on the first GPU. `worker_exe`: the turbolm binary
+    // (default: this executable). A rank that dies ends this process with its exit status, rather
+    // than leaving the others waiting in a collective forever.
+    static std::unique_ptr<TensorParallelGroup> start(int world, const SplitModelSpec& spec,
+                                                      const std::string& worker_exe = "");
+    ~TensorParallelGroup();
+
+    const std::shared_ptr<Communicator>& comm() const { return comm_; }
+    // Tells the other ranks to stop (they follow `model`) and waits for them to exit.
+    void finish(const Model& model);
+
+private:
+    TensorParallelGroup() = default;
+    void watch();
+
+    std::shared_ptr<Communicator> comm_;
+    std::vector<pid_t> workers_;
+    struct Watch;
+    std::unique_ptr<Watch> watch_;
+};
+
+// `turbolm tp-worker`: joins group `nccl_id` as `rank` of `world`, loads its part of the model on
+// the current GPU and follows rank 0 until it stops. Returns the process exit code.
+int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec);
+
+// ModelOptions for a rank of `spec` on CUDA.
+ModelOptions split_model_options(const SplitModelSpec& spec, std::shared_ptr<Communicator> comm);
+
+}  // namespace turbolm

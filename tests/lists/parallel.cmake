@@ -1,0 +1,3 @@
+# Tensor parallelism on the CPU: the in-process collectives, and every golden model split over
+# 2 and 4 ranks against the whole model, and the engine driving a split model's ranks in step.
+turbolm_test(test_parallel LABEL models SOURCES models/test_tensor_parallel.cpp DEPS turbolm_models turbolm_engine)
