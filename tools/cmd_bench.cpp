@@ -20,6 +20,7 @@
 #include "bench_stats.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "launched_ranks.h"
 #include "core/parallel.h"
 #include "engine/batch_decoder.h"
 #include "engine/tensor_parallel_group.h"
@@ -95,6 +96,8 @@ public:
 
 private:
     void bench() {
+        launched_ = prepare_launched_rank(tensor_parallel_);
+        const std::optional<LaunchedRank>& launched = launched_;
         if (model_dir_.empty() && config_.empty()) fail(StatusCode::kInvalidArgument, "give --model DIR or --config FILE");
         if (input_len_ < 1 || output_len_ < 1 || repeats_ < 1 || warmup_ < 0)
             fail(StatusCode::kInvalidArgument, "--input-len, --output-len and --repeats must be >= 1");
@@ -114,6 +117,14 @@ private:
             dir = *temp;
             dummy_weights_ = true;
         }
+        if (launched && launched->rank != 0) {
+            // One of mpirun's other ranks: follow rank 0's runs with this GPU's part of the model.
+            const SplitModelSpec spec{dir.string(), dummy_weights_, seed_, quantize_, kv_cache_dtype_};
+            if (int rc = run_launched_worker(launched->rank, launched->world, rendezvous_address(), spec); rc != 0)
+                fail(StatusCode::kInternal, "rank ", launched->rank, " ended with status ", rc);
+            if (temp) std::filesystem::remove_all(*temp);
+            return;
+        }
         if (mode_ == "online") {
             bench_online(dir, device);
             if (temp) std::filesystem::remove_all(*temp);
@@ -130,8 +141,9 @@ private:
         std::unique_ptr<TensorParallelGroup> group;
         if (tensor_parallel_ > 1) {
             if (device != Device::kCuda) fail(StatusCode::kInvalidArgument, "--tensor-parallel needs --device cuda");
-            group = TensorParallelGroup::start(
-                tensor_parallel_, SplitModelSpec{dir.string(), dummy_weights_, seed_, quantize_, kv_cache_dtype_});
+            const SplitModelSpec spec{dir.string(), dummy_weights_, seed_, quantize_, kv_cache_dtype_};
+            group = launched ? TensorParallelGroup::join_launched(tensor_parallel_, rendezvous_address())
+                             : TensorParallelGroup::start(tensor_parallel_, spec);
             mo.comm = group->comm();
         }
         auto model = Model::load(dir, mo);
@@ -200,6 +212,7 @@ private:
         ec.quantize = quantize_;
         ec.kv_cache_dtype = kv_cache_dtype_;
         ec.tensor_parallel = tensor_parallel_;
+        if (launched_) ec.tensor_parallel_address = rendezvous_address();
         const auto load_start = Clock::now();
         auto engine = Engine::create(ec);
         if (!engine.has_value()) fail(engine.status().code(), engine.status().message());
@@ -346,6 +359,7 @@ private:
     std::string quantize_ = "none";
     std::string kv_cache_dtype_ = "auto";
     int tensor_parallel_ = 1;
+    std::optional<LaunchedRank> launched_;  // set under mpirun
     std::vector<int> batches_;
     int64_t input_len_ = 128, output_len_ = 128;
     int warmup_ = 1, repeats_ = 3;

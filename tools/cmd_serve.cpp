@@ -16,6 +16,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "launched_ranks.h"
 #include "core/error.h"
 #include "ops/ops.h"
 #include "server/api/api_service.h"
@@ -89,7 +90,14 @@ public:
 
 private:
     int serve() {
+        const std::optional<LaunchedRank> launched = prepare_launched_rank(engine_.tensor_parallel);
         if (model_dir_.empty()) model_dir_ = find_demo_model();
+        if (launched && launched->rank != 0) {
+            // One of mpirun's other ranks: follow rank 0's serve with this GPU's part of the model.
+            const SplitModelSpec spec{model_dir_, engine_.dummy_weights, 0, engine_.quantize, engine_.kv_cache_dtype};
+            return run_launched_worker(launched->rank, launched->world, rendezvous_address(), spec);
+        }
+        if (launched) engine_.tensor_parallel_address = rendezvous_address();
         if (!fs::exists(fs::path(model_dir_) / "config.json"))
             fail(StatusCode::kNotFound, model_dir_, ": not a model directory (no config.json)");
         if (served_name_.empty()) served_name_ = fs::path(model_dir_).lexically_normal().filename().string();

@@ -32,6 +32,9 @@ struct EngineConfig {
     // GPUs to split the model over (Megatron-style tensor parallelism through NCCL): this process
     // drives the first and starts one helper process per other GPU (`turbolm tp-worker`). 1: no split.
     int tensor_parallel = 1;
+    // "host:port" when a launcher such as mpirun started every rank (this process being rank 0): the
+    // others run `turbolm serve` too and fetch the group's id there. Empty: this process starts them.
+    std::string tensor_parallel_address;
     // Loading progress in [0, 1] as the weights reach the device (called on the loading thread).
     std::function<void(double)> on_load_progress;
 };

@@ -444,7 +444,10 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
                 fail(StatusCode::kInvalidArgument, "tensor parallelism runs on CUDA devices, not ", config.device);
             const SplitModelSpec spec{config.model_dir, config.dummy_weights, 0, config.quantize,
                                       config.kv_cache_dtype};
-            impl->group = TensorParallelGroup::start(config.tensor_parallel, spec);
+            impl->group = config.tensor_parallel_address.empty()
+                              ? TensorParallelGroup::start(config.tensor_parallel, spec)
+                              : TensorParallelGroup::join_launched(config.tensor_parallel,
+                                                                   config.tensor_parallel_address);
             mo.comm = impl->group->comm();
         }
         impl->model = Model::load(config.model_dir, mo);

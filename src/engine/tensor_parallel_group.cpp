@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "models/split_steps.h"
 #include "parallel/nccl_communicator.h"
+#include "parallel/rendezvous.h"
 
 namespace turbolm {
 namespace {
@@ -108,6 +109,23 @@ std::unique_ptr<TensorParallelGroup> TensorParallelGroup::start(int world, const
     return g;
 }
 
+std::unique_ptr<TensorParallelGroup> TensorParallelGroup::join_launched(int world, const std::string& address) {
+    TURBOLM_REQUIRE(world >= 2, "a tensor-parallel group of ", world, " ranks");
+    std::string why;
+    if (!nccl_available(&why)) fail(StatusCode::kUnimplemented, "tensor parallelism needs NCCL: ", why);
+    const std::string id = nccl_unique_id();
+    log::info("tensor parallel: rank 0 of ", world, ", handing the group id out at ", address);
+    exchange_group_id(0, world, address, id);
+    std::unique_ptr<TensorParallelGroup> g(new TensorParallelGroup());
+    g->comm_ = nccl_communicator(0, world, id);
+    return g;
+}
+
+int run_launched_worker(int rank, int world, const std::string& address, const SplitModelSpec& spec) {
+    const std::string id = exchange_group_id(rank, world, address, "");
+    return run_tensor_parallel_worker(rank, world, id, spec);
+}
+
 void TensorParallelGroup::watch() {
     watch_ = std::make_unique<Watch>();
     watch_->thread = std::thread([this, w = watch_.get()] {
@@ -127,10 +145,12 @@ void TensorParallelGroup::watch() {
 }
 
 void TensorParallelGroup::finish(const Model& model) {
-    if (!watch_) return;
-    watch_->finishing = true;
+    if (finished_) return;
+    finished_ = true;
+    if (watch_) watch_->finishing = true;
     announce_stop(model);
     ops::synchronize(model.device());
+    if (!watch_) return;  // ranks a launcher started end on their own
     watch_->thread.join();
     watch_.reset();
     workers_.clear();

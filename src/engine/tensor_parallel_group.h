@@ -33,6 +33,10 @@ public:
     // than leaving the others waiting in a collective forever.
     static std::unique_ptr<TensorParallelGroup> start(int world, const SplitModelSpec& spec,
                                                       const std::string& worker_exe = "");
+    // Joins ranks that a launcher such as mpirun started (each one process on one GPU): this process
+    // is rank 0 of `world` and hands NCCL's group id to the others over TCP at `address`
+    // (parallel/rendezvous.h); they run run_launched_worker.
+    static std::unique_ptr<TensorParallelGroup> join_launched(int world, const std::string& address);
     ~TensorParallelGroup();
 
     const std::shared_ptr<Communicator>& comm() const { return comm_; }
@@ -47,11 +51,16 @@ private:
     std::vector<pid_t> workers_;
     struct Watch;
     std::unique_ptr<Watch> watch_;
+    bool finished_ = false;
 };
 
 // `turbolm tp-worker`: joins group `nccl_id` as `rank` of `world`, loads its part of the model on
 // the current GPU and follows rank 0 until it stops. Returns the process exit code.
 int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec);
+
+// A rank other than 0 that a launcher started: fetches the group id from rank 0 at `address`, then
+// as run_tensor_parallel_worker.
+int run_launched_worker(int rank, int world, const std::string& address, const SplitModelSpec& spec);
 
 // ModelOptions for a rank of `spec` on CUDA.
 ModelOptions split_model_options(const SplitModelSpec& spec, std::shared_ptr<Communicator> comm);

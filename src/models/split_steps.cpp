@@ -19,9 +19,10 @@ void send(Communicator& comm, Device dev, std::vector<int64_t> msg) {
     int64_t n = int64_t(msg.size());
     Tensor len = Tensor::wrap(&n, {1}, DType::kI64, nullptr).to_device(dev);
     comm.broadcast(len, 0);
+    // to_device copies synchronously, so the host arrays may go; the device copies are freed in
+    // stream order, after the broadcasts.
     Tensor body = Tensor::wrap(msg.data(), {n}, DType::kI64, nullptr).to_device(dev);
     comm.broadcast(body, 0);
-    if (dev != Device::kCpu) ops::synchronize(dev);  // the host arrays above go out of scope
 }
 
 std::vector<int64_t> receive(Communicator& comm, Device dev) {

@@ -57,6 +57,7 @@ class LocalCommunicator final : public Communicator {
     int world() const override { return group_->world(); }
 
     void all_reduce_sum(Tensor& x) override {
+        if (x.device() != Device::kCpu) return through_host(x, [&](Tensor& h) { all_reduce_sum(h); });
         require_local(x, "all_reduce_sum");
         // Each rank sums every rank's copy into a private buffer, in rank order, then all write back.
         std::vector<const void*> all;
@@ -93,6 +94,10 @@ class LocalCommunicator final : public Communicator {
     }
 
     void all_gather(const Tensor& in, Tensor& out) override {
+        if (out.device() != Device::kCpu) {
+            const Tensor host_in = in.to_device(Device::kCpu);
+            return through_host(out, [&](Tensor& h) { all_gather(host_in, h); });
+        }
         require_local(in, "all_gather input");
         require_local(out, "all_gather output");
         TURBOLM_CHECK(out.dtype() == in.dtype() && out.numel() == in.numel() * world(), "all_gather of ", in.describe(),
@@ -105,6 +110,7 @@ class LocalCommunicator final : public Communicator {
     }
 
     void broadcast(Tensor& x, int root) override {
+        if (x.device() != Device::kCpu) return through_host(x, [&](Tensor& h) { broadcast(h, root); });
         require_local(x, "broadcast");
         TURBOLM_CHECK(root >= 0 && root < world(), "broadcast from rank ", root, " of ", world());
         std::vector<const void*> all;
@@ -114,6 +120,14 @@ class LocalCommunicator final : public Communicator {
     }
 
   private:
+    // Runs `collective` on a host copy of the device tensor t and copies the result back.
+    template <typename Fn>
+    static void through_host(Tensor& t, Fn&& collective) {
+        Tensor host = t.to_device(Device::kCpu);
+        collective(host);
+        t.copy_from(host);
+    }
+
     static void require_local(const Tensor& t, const char* what) {
         TURBOLM_CHECK(t.device() == Device::kCpu && t.is_contiguous(), what,
                       ": the local communicator takes "

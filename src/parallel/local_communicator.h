@@ -1,6 +1,7 @@
-// Ranks that are threads of one process, on the CPU: the tests' stand-in for NCCL, so that sharded
-// models are proven on machines without GPUs. Sums run in rank order on every rank, so the results
-// are bit-identical across ranks, as NCCL's are.
+// Ranks that are threads of one process: the tests' stand-in for NCCL, so that split models are
+// proven on machines without GPUs (and several ranks share one GPU). Sums run in rank order on
+// every rank, so the results are bit-identical across ranks, as NCCL's are. Device tensors go
+// through host copies, which synchronize: no CUDA graph can record these collectives.
 #pragma once
 
 #include <memory>

@@ -9,6 +9,8 @@
 #include <random>
 #include <thread>
 
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
 
 #include "core/half.h"
@@ -17,6 +19,7 @@
 #include "models/split_steps.h"
 #include "models/tensor_parallel.h"
 #include "parallel/local_communicator.h"
+#include "parallel/rendezvous.h"
 #include "support/golden.h"
 #include "support/test_paths.h"
 
@@ -86,6 +89,44 @@ TEST(LocalCommunicator, CollectivesMatchPlainSums) {
                 ASSERT_EQ(gathered[size_t(r)].data<float>()[s * n + i], inputs[size_t(s)][size_t(i)]) << "rank " << r;
         }
     }
+}
+
+// mpirun's ranks meet over TCP: rank 0 hands its id to every other rank, whichever starts first.
+TEST(Rendezvous, RankZeroHandsTheIdToEveryRank) {
+    const int port = 20000 + int(std::random_device{}() % 20000);
+    const std::string address = "127.0.0.1:" + std::to_string(port);
+    const std::string id = "id-" + std::to_string(port);
+    constexpr int kWorld = 4;
+    std::vector<std::string> got(kWorld);
+    std::vector<std::thread> ranks;
+    for (int r = kWorld - 1; r >= 0; --r)  // the others first: they retry until rank 0 listens
+        ranks.emplace_back([&, r] { got[size_t(r)] = exchange_group_id(r, kWorld, address, r == 0 ? id : "", 20); });
+    for (auto& t : ranks) t.join();
+    for (int r = 0; r < kWorld; ++r) EXPECT_EQ(got[size_t(r)], id) << "rank " << r;
+}
+
+TEST(Rendezvous, NoRankZeroIsAClearErrorAfterTheTimeout) {
+    try {
+        exchange_group_id(1, 2, "127.0.0.1:9", "", 1);  // the discard port: nothing answers
+        ADD_FAILURE() << "fetched an id from nowhere";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("no group id from 127.0.0.1:9"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Rendezvous, LaunchersRankVariables) {
+    EXPECT_FALSE(launched_rank_from_environment().has_value());
+    ::setenv("OMPI_COMM_WORLD_RANK", "3", 1);
+    ::setenv("OMPI_COMM_WORLD_SIZE", "8", 1);
+    ::setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+    const auto me = launched_rank_from_environment();
+    ::unsetenv("OMPI_COMM_WORLD_RANK");
+    ::unsetenv("OMPI_COMM_WORLD_SIZE");
+    ::unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    ASSERT_TRUE(me.has_value());
+    EXPECT_EQ(me->rank, 3);
+    EXPECT_EQ(me->world, 8);
+    EXPECT_EQ(me->local_rank, 1);
 }
 
 // Logits of the first golden prompt at every position, then of 4 tokens decoded one at a time

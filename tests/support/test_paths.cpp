@@ -18,6 +18,10 @@ std::filesystem::path shared_dir() {
     return source_dir().parent_path() / "shared";
 }
 
-std::filesystem::path turbolm_binary() { return binary_dir() / "turbolm"; }
+// TURBOLM_BINARY likewise names the CLI where binaries were moved from their build directory.
+std::filesystem::path turbolm_binary() {
+    if (const char* env = std::getenv("TURBOLM_BINARY")) return env;
+    return binary_dir() / "turbolm";
+}
 
 }  // namespace turbolm::test
