@@ -21,29 +21,13 @@
 #include "parallel/local_communicator.h"
 #include "parallel/rendezvous.h"
 #include "support/golden.h"
+#include "support/rank_threads.h"
 #include "support/test_paths.h"
 
 namespace turbolm {
 namespace {
 
-// Runs fn(rank, communicator) on `world` threads; rethrows the first failure.
-template <typename Fn>
-void run_ranks(int world, Fn&& fn) {
-    auto comms = local_communicators(world);
-    std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
-    std::vector<std::thread> threads;
-    for (int r = 0; r < world; ++r)
-        threads.emplace_back([&, r] {
-            try {
-                fn(r, comms[size_t(r)]);
-            } catch (...) {
-                errors[size_t(r)] = std::current_exception();
-            }
-        });
-    for (auto& t : threads) t.join();
-    for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
-}
+using test::run_ranks;
 
 TEST(LocalCommunicator, CollectivesMatchPlainSums) {
     std::mt19937 rng(std::random_device{}());

@@ -190,19 +190,10 @@ void act_inplace(Activation act, Tensor& x) {
                              cuda::stream());
 }
 
-void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate) {
-    require_cuda(ids, "embedding ids");
-    require_cuda(out, "embedding output");
-    TURBOLM_CHECK(ids.dtype() == DType::kI32 && ids.is_contiguous(), "embedding ids ", ids.describe());
-    TURBOLM_CHECK(table.ndim() == 2 && table.is_contiguous(), "embedding table ", table.describe());
-    TURBOLM_CHECK(out.dtype() == DType::kF32 && out.size(0) == ids.numel() && out.size(1) == table.size(1),
-                  "embedding output ", out.describe());
-    cuda::launch_embedding(ids.data<int32_t>(), ids.numel(), table.raw_data(), table.dtype(), /*first_row=*/0,
-                           table.size(0), table.size(1), out.data<float>(), rows_of(out, "embedding output"),
-                           accumulate, cuda::stream());
-}
+namespace {
 
-void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out) {
+// The table's rows are vocabulary rows [first_row, first_row + rows); other ids give zeros.
+void embedding_rows(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out, bool accumulate) {
     require_cuda(ids, "embedding ids");
     require_cuda(out, "embedding output");
     TURBOLM_CHECK(ids.dtype() == DType::kI32 && ids.is_contiguous(), "embedding ids ", ids.describe());
@@ -211,7 +202,17 @@ void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, T
                   "embedding output ", out.describe());
     cuda::launch_embedding(ids.data<int32_t>(), ids.numel(), table.raw_data(), table.dtype(), first_row,
                            table.size(0), table.size(1), out.data<float>(), rows_of(out, "embedding output"),
-                           /*accumulate=*/false, cuda::stream());
+                           accumulate, cuda::stream());
+}
+
+}  // namespace
+
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate) {
+    embedding_rows(ids, table, /*first_row=*/0, out, accumulate);
+}
+
+void embedding_part(const Tensor& ids, const Tensor& table, int64_t first_row, Tensor& out) {
+    embedding_rows(ids, table, first_row, out, /*accumulate=*/false);
 }
 
 void assemble_vocab_parts(const Tensor& parts, Tensor& out) {

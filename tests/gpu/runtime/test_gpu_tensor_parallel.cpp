@@ -21,28 +21,13 @@
 #include "parallel/local_communicator.h"
 #include "parallel/nccl_communicator.h"
 #include "support/golden.h"
+#include "support/rank_threads.h"
 #include "support/test_paths.h"
 
 namespace turbolm {
 namespace {
 
-template <typename Fn>
-void run_ranks(int world, Fn&& fn) {
-    auto comms = local_communicators(world);
-    std::vector<std::exception_ptr> errors(static_cast<size_t>(world));
-    std::vector<std::thread> threads;
-    for (int r = 0; r < world; ++r)
-        threads.emplace_back([&, r] {
-            try {
-                fn(r, comms[size_t(r)]);
-            } catch (...) {
-                errors[size_t(r)] = std::current_exception();
-            }
-        });
-    for (auto& t : threads) t.join();
-    for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
-}
+using test::run_ranks;
 
 // Rank 0's logits for `ids` at every position, the other ranks following; world 1: the whole model.
 Tensor split_logits(const std::filesystem::path& dir, ModelOptions mo, int world, const std::vector<int32_t>& ids) {
