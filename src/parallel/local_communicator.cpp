@@ -16,7 +16,7 @@ namespace {
 // until every rank has read them.
 class LocalGroup {
   public:
-    explicit LocalGroup(int world) : world_(world), slots_(static_cast<size_t>(world)) {}
+    LocalGroup(int world, std::mutex* turn) : world_(world), turn_(turn), slots_(static_cast<size_t>(world)) {}
     int world() const { return world_; }
 
     void exchange(int rank, const void* mine, std::vector<const void*>& all) {
@@ -30,19 +30,24 @@ class LocalGroup {
     }
 
     void barrier() {
-        std::unique_lock<std::mutex> lock(mu_);
-        const uint64_t gen = generation_;
-        if (++arrived_ == world_) {
-            arrived_ = 0;
-            ++generation_;
-            cv_.notify_all();
-            return;
+        if (turn_) turn_->unlock();  // let the other ranks run up to here
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            const uint64_t gen = generation_;
+            if (++arrived_ == world_) {
+                arrived_ = 0;
+                ++generation_;
+                cv_.notify_all();
+            } else {
+                cv_.wait(lock, [&] { return generation_ != gen; });
+            }
         }
-        cv_.wait(lock, [&] { return generation_ != gen; });
+        if (turn_) turn_->lock();
     }
 
   private:
     const int world_;
+    std::mutex* turn_;
     std::mutex mu_;
     std::condition_variable cv_;
     int arrived_ = 0;
@@ -158,9 +163,9 @@ std::shared_ptr<Communicator> single_process_communicator() {
     return std::make_shared<SingleProcessCommunicator>();
 }
 
-std::vector<std::shared_ptr<Communicator>> local_communicators(int world) {
+std::vector<std::shared_ptr<Communicator>> local_communicators(int world, std::mutex* turn) {
     TURBOLM_REQUIRE(world >= 1, "a group of ", world, " ranks");
-    auto group = std::make_shared<LocalGroup>(world);
+    auto group = std::make_shared<LocalGroup>(world, turn);
     std::vector<std::shared_ptr<Communicator>> out;
     for (int r = 0; r < world; ++r) out.push_back(std::make_shared<LocalCommunicator>(group, r));
     return out;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "parallel/communicator.h"
@@ -13,6 +14,10 @@ namespace turbolm {
 
 // `world` communicators of one group, rank i at index i; each must be used by one thread only, and
 // every rank must join every collective (a rank that stops waits forever, as with NCCL).
-std::vector<std::shared_ptr<Communicator>> local_communicators(int world);
+//
+// Ranks that share one GPU share its stream and the scratch buffers of its kernels, so their work
+// must not interleave: with `turn`, each rank's thread holds *turn while it runs (its caller locks it)
+// and the collectives give it up only while they wait for the other ranks.
+std::vector<std::shared_ptr<Communicator>> local_communicators(int world, std::mutex* turn = nullptr);
 
 }  // namespace turbolm

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "parallel/rendezvous.h"
 #include "support/golden.h"
 #include "support/rank_threads.h"
+#include "support/temp_dir.h"
 #include "support/test_paths.h"
 
 namespace turbolm {
@@ -228,7 +230,7 @@ TEST_P(TensorParallelEngine, FollowerRanksKeepTheEngineInStep) {
                 for (const TokenEvent& e : core.step()) outputs[e.id].push_back(e.token);
         }
         announce_stop(*model);
-    });
+    }, /*take_turns=*/true);  // as ranks sharing one GPU run (the GPU tests)
     EXPECT_GT(followed, 0);
     for (size_t p = 0; p < goldens.size(); ++p) {
         const auto& g = goldens[p];
@@ -248,6 +250,50 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TensorParallelEngine,
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });
+
+// A real shape (Llama-3.2-1B's widths and vocabulary, two layers) with random weights: a rank of
+// 2 or 4 draws the whole of each tensor and keeps its part, so the split model is the whole one.
+TEST(TensorParallelCpu, RandomWeightsOfARealShapeSplitConsistently) {
+    test::TempDir dir;
+    std::ofstream(dir.path() / "config.json") << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "vocab_size": 128256, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 2,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "hidden_act": "silu",
+        "max_position_embeddings": 8192, "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
+        "tie_word_embeddings": false, "torch_dtype": "bfloat16"})";
+    ModelOptions mo;
+    mo.dummy_weights = true;
+    mo.seed = std::random_device{}();  // f32 products (the default): only the order of sums differs
+    std::mt19937 rng(uint32_t(mo.seed));
+    std::vector<int32_t> ids(6);
+    for (auto& t : ids) t = int32_t(rng() % 128256);
+    Tensor whole;
+    {
+        auto model = Model::load(dir.path(), mo);
+        KvCache kv = model->new_kv_cache(int64_t(ids.size()));
+        whole = model->forward(ids, kv, /*all_logits=*/true);
+    }
+    for (int world : {2, 4}) {
+        Tensor split;
+        run_ranks(world, [&](int r, std::shared_ptr<Communicator> comm) {
+            ModelOptions opts = mo;
+            opts.comm = comm;
+            auto model = Model::load(dir.path(), opts);
+            if (r != 0) {
+                follow_split_steps(*model);
+                return;
+            }
+            KvCache kv = model->new_kv_cache(int64_t(ids.size()));
+            split = model->forward(ids, kv, /*all_logits=*/true);
+            announce_stop(*model);
+        });
+        double max_ref = 0.0, max_diff = 0.0;
+        for (int64_t i = 0; i < whole.numel(); ++i) {
+            max_ref = std::max(max_ref, double(std::fabs(whole.data<float>()[i])));
+            max_diff = std::max(max_diff, std::fabs(double(whole.data<float>()[i]) - double(split.data<float>()[i])));
+        }
+        EXPECT_LE(max_diff, 1e-5 * max_ref) << world << " ranks, seed " << mo.seed;
+    }
+}
 
 TEST(TensorParallelCpu, ModelsThatDoNotSplitAreRefusedByName) {
     const auto dir = test::fixtures_dir() / "hf-tiny" / "llama-gqa";
