@@ -7,16 +7,20 @@
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/gemv_int4.h"
+#include "ops/cuda/gemv_int4_common.cuh"
+#include "ops/cuda/gemv_int4_stream.h"
 
 namespace turbolm::cuda {
 namespace {
+
+using namespace int4_detail;
 
 // The decode product runs on the tensor cores so that dequantizing costs about one instruction per
 // weight and the activations' rows come for free: one mma.m16n8k16 multiplies 16 weight rows (A,
 // the dequantized codes, exact small integers in 16 bits) by up to 8 activation rows (B) into f32.
 // A block owns 16 output rows; its warps split the columns into chunks and sum through shared
-// memory at the end, so every byte of the packed weights is read once, 16 bytes per load.
-constexpr int kTileRows = 16;
+// memory at the end, so every byte of the packed weights is read once, 16 bytes per load. Products
+// with many more tiles than the GPU holds blocks take the streaming kernel of gemv_int4_stream.cu.
 
 // Lane l of a warp is (g, t) = (l / 4, l % 4) in the MMA fragments: it dequantizes rows g and g + 8
 // of the tile and brings activation row g. A chunk is the columns the 4 lanes of one g cover with a
@@ -45,95 +49,6 @@ __device__ __forceinline__ void load_stream(const uint8_t* p, uint32_t (&out)[kW
     }
 }
 
-__device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t mask, uint32_t bits) {
-    uint32_t d;
-    asm("lop3.b32 %0, %1, %2, %3, 0xea;" : "=r"(d) : "r"(a), "r"(mask), "r"(bits));  // (a & mask) | bits
-    return d;
-}
-
-// Nibbles to 16-bit pairs without conversions: OR-ing a nibble n into the mantissa of a power of two
-// P gives P + n exactly (one lop3 per pair). The kernel multiplies these biased codes and takes the
-// zero point out afterwards: sum x (n - z) = sum x (P + n) - (P + z) sum x. pairs() turns a word
-// (nibble e = column e) into out[e] = kScale * (kBias + n_e, kBias + n_{e+4}), e = 0..3, low half first.
-template <typename T>
-struct Dequant;
-
-template <>
-struct Dequant<__nv_bfloat16> {
-    // bf16 has 7 mantissa bits: P = 128 (0x4300) takes a nibble in bits 0..3.
-    static constexpr float kBias = 128.0f, kScale = 1.0f;
-    static constexpr uint32_t kOnes = 0x3f803f80u;
-    __device__ static void pairs(uint32_t w, uint32_t (&out)[4]) {
-        out[0] = and_or(w, 0x000f000fu, 0x43004300u);
-        out[1] = and_or(w >> 4, 0x000f000fu, 0x43004300u);
-        out[2] = and_or(w >> 8, 0x000f000fu, 0x43004300u);
-        out[3] = and_or(w >> 12, 0x000f000fu, 0x43004300u);
-    }
-};
-
-template <>
-struct Dequant<__half> {
-    // f16 has 10: P = 1024 (0x6400) takes a nibble in bits 4..7 as 1024 + 16 n = 16 (64 + n); the
-    // factor 16 is exact and comes out with the scale.
-    static constexpr float kBias = 64.0f, kScale = 16.0f;
-    static constexpr uint32_t kOnes = 0x3c003c00u;
-    __device__ static void pairs(uint32_t w, uint32_t (&out)[4]) {
-        out[0] = and_or(w << 4, 0x00f000f0u, 0x64006400u);
-        out[1] = and_or(w, 0x00f000f0u, 0x64006400u);
-        out[2] = and_or(w >> 4, 0x00f000f0u, 0x64006400u);
-        out[3] = and_or(w >> 8, 0x00f000f0u, 0x64006400u);
-    }
-};
-
-// d += A[16, 16] @ B[16, 8], f32 accumulators.   a: rows (g, g+8) x cols (2t, 2t+1), then cols + 8;
-// b: rows (2t, 2t+1) and (2t+8, 2t+9) of column g; d: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                          uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                                         uint32_t a3, uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                                  uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ float f16_bits_to_float(uint16_t bits) {
-    return __half2float(__ushort_as_half(bits));
-}
-
-template <typename T>
-struct GemvArgs {
-    const T* x;  // [m, ldx]
-    int64_t ldx;
-    cpu::Int4Weights w;
-    const float* bias;  // [n] or null
-    void* y;            // [m, ldy], f32 or T
-    int64_t ldy;
-    bool y_f32, accumulate;
-    int m, n, k;
-};
-
-template <typename T>
-__device__ __forceinline__ void store_out(const GemvArgs<T>& a, int64_t i, float v) {
-    if (a.y_f32) {
-        float* p = static_cast<float*>(a.y) + i;
-        *p = a.accumulate ? *p + v : v;
-    } else {
-        T* p = static_cast<T*>(a.y) + i;
-        *p = T(a.accumulate ? float(*p) + v : v);
-    }
-}
-
 // The k-order inside one MMA is free as long as A and B agree, so lane t feeds its own columns:
 // for word v (columns 8v..8v+7 of its part of the chunk) the first MMA takes columns (0, 4) as
 // k = (2t, 2t+1) and (1, 5) as (2t+8, 2t+9), the second (2, 6) and (3, 7); the activations are
@@ -157,6 +72,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
     const bool has_x = g < a.m;
     const T* xg = a.x + (has_x ? g : 0) * a.ldx + 8 * kWords * t;
     const int n_chunks = a.k / Chunk::kSpan, chunks_per_group = int(a.w.group) / Chunk::kSpan;
+    grid_dependency_wait();  // launched with programmatic serialization: nothing was read before
 
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int c0 = warp; c0 < n_chunks; c0 += kWarps * Chunk::kBatch) {
@@ -239,15 +155,30 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
     store_out(a, int64_t(act) * a.ldy + row, v);
 }
 
+// Launched with programmatic stream serialization: the grid may be scheduled while the previous
+// kernel drains, and waits for it (griddepcontrol.wait) before its first read.
+template <typename T, int kWords, int kWarps, int kMinBlocks>
+void launch_kernel(const GemvArgs<T>& a, cudaStream_t stream) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(unsigned((a.n + kTileRows - 1) / kTileRows));
+    cfg.blockDim = dim3(kWarps * 32);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_int4_kernel<T, kWords, kWarps, kMinBlocks>, a));
+}
+
 template <typename T, int kWarps, int kMinBlocks>
 void launch_shape(const GemvArgs<T>& a, cudaStream_t stream) {
-    const dim3 grid(unsigned((a.n + kTileRows - 1) / kTileRows)), block(kWarps * 32);
     if (a.w.group % 128 == 0)
-        gemv_int4_kernel<T, 4, kWarps, kMinBlocks><<<grid, block, 0, stream>>>(a);
+        launch_kernel<T, 4, kWarps, kMinBlocks>(a, stream);
     else if (a.w.group % 64 == 0)
-        gemv_int4_kernel<T, 2, kWarps, kMinBlocks><<<grid, block, 0, stream>>>(a);
+        launch_kernel<T, 2, kWarps, kMinBlocks>(a, stream);
     else
-        gemv_int4_kernel<T, 1, kWarps, kMinBlocks><<<grid, block, 0, stream>>>(a);
+        launch_kernel<T, 1, kWarps, kMinBlocks>(a, stream);
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -256,6 +187,7 @@ void launch_shape(const GemvArgs<T>& a, cudaStream_t stream) {
 // waves between them. Groups under 128 columns take narrower chunks and use 4-warp blocks.
 template <typename T>
 void launch_typed(const GemvArgs<T>& a, cudaStream_t stream) {
+    if (launch_gemv_int4_stream(a, stream)) return;
     if (a.w.group % 128 != 0) return launch_shape<T, 4, 5>(a, stream);
     int device = 0, sms = 0;
     TURBOLM_CUDA_CHECK(cudaGetDevice(&device));

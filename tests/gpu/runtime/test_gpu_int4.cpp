@@ -109,9 +109,23 @@ TEST(GpuInt4, ProductMatchesTheCpu) {
     // m <= 8 streams the packed weights (groups of 128 and more, 64, 32 take three kernel shapes);
     // m > 8 dequantizes for the GEMM. (n, k) are Llama-3-8B's projections and odd sizes.
     const ProductCase cases[] = {
-        {1, 4096, 4096, 128}, {1, 14336, 4096, 128}, {1, 4096, 14336, 128}, {1, 1024, 4096, 64}, {2, 129, 512, 64},
-        {3, 4096, 4096, 128}, {3, 129, 256, 32},     {8, 4096, 14336, 128}, {8, 129, 1024, 256}, {9, 4096, 4096, 128},
-        {9, 129, 512, 64},    {64, 4096, 4096, 128}, {64, 1024, 14336, 64},
+        {1, 4096, 4096, 128},
+        {1, 14336, 4096, 128},
+        {1, 4096, 14336, 128},
+        {1, 1024, 4096, 64},
+        {2, 129, 512, 64},
+        {3, 4096, 4096, 128},
+        {3, 129, 256, 32},
+        {8, 4096, 14336, 128},
+        {8, 129, 1024, 256},
+        {9, 4096, 4096, 128},
+        {9, 129, 512, 64},
+        {64, 4096, 4096, 128},
+        {64, 1024, 14336, 64},
+        // far more 16-row tiles than resident blocks: the streaming kernel, several tiles per block
+        {1, 16384, 2048, 128},
+        {8, 16400, 1024, 256},
+        {2, 28672, 4096, 128},
     };
     int variant = 0;
     for (const ProductCase& c : cases) {
@@ -189,30 +203,33 @@ TEST(GpuInt4, ProductsReplayFromAGraph) {
     if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
     const uint64_t seed = std::random_device{}();
     std::mt19937_64 rng(seed);
-    const int64_t n = 1024, k = 4096, group = 128;
-    const Int4Weight qw = quantize_on_cpu(random_matrix(n, k, rng, 0.05f), group);
-    const Tensor qd = qw.q.to_device(Device::kCuda), sd = qw.scale.to_device(Device::kCuda),
-                 zd = qw.zero.to_device(Device::kCuda);
-    const Tensor b = random_matrix(1, n, rng, 1.0f).view({n}).to_device(Device::kCuda);
-    for (int64_t m : {1, 9}) {
-        const Tensor x = random_matrix(m, k, rng, 1.0f).to(DType::kBF16).to_device(Device::kCuda);
-        Tensor eager = Tensor::empty({m, n}, DType::kF32, Device::kCuda);
-        Tensor replayed = Tensor::empty({m, n}, DType::kF32, Device::kCuda);
-        ops::linear_int4(x, qd, sd, zd, group, b, eager);
-        ops::fill_constant(replayed, kNaN);
-        ops::DeviceGraph graph(Device::kCuda);
-        graph.capture([&] { ops::linear_int4(x, qd, sd, zd, group, b, replayed); });
-        ops::fill_constant(replayed, kNaN);
-        graph.replay();
-        ops::synchronize(Device::kCuda);
-        const Tensor e = eager.to_device(Device::kCpu), r = replayed.to_device(Device::kCpu);
-        EXPECT_EQ(std::memcmp(e.raw_data(), r.raw_data(), e.nbytes()), 0) << "m " << m << " seed " << seed;
+    const int64_t k = 4096, group = 128;
+    for (int64_t n : {1024, 16384}) {  // the per-tile kernel and the streaming one
+        const Int4Weight qw = quantize_on_cpu(random_matrix(n, k, rng, 0.05f), group);
+        const Tensor qd = qw.q.to_device(Device::kCuda), sd = qw.scale.to_device(Device::kCuda),
+                     zd = qw.zero.to_device(Device::kCuda);
+        const Tensor b = random_matrix(1, n, rng, 1.0f).view({n}).to_device(Device::kCuda);
+        for (int64_t m : {1, 9}) {
+            const Tensor x = random_matrix(m, k, rng, 1.0f).to(DType::kBF16).to_device(Device::kCuda);
+            Tensor eager = Tensor::empty({m, n}, DType::kF32, Device::kCuda);
+            Tensor replayed = Tensor::empty({m, n}, DType::kF32, Device::kCuda);
+            ops::linear_int4(x, qd, sd, zd, group, b, eager);
+            ops::fill_constant(replayed, kNaN);
+            ops::DeviceGraph graph(Device::kCuda);
+            graph.capture([&] { ops::linear_int4(x, qd, sd, zd, group, b, replayed); });
+            ops::fill_constant(replayed, kNaN);
+            graph.replay();
+            ops::synchronize(Device::kCuda);
+            const Tensor e = eager.to_device(Device::kCpu), r = replayed.to_device(Device::kCpu);
+            EXPECT_EQ(std::memcmp(e.raw_data(), r.raw_data(), e.nbytes()), 0)
+                << "n " << n << " m " << m << " seed " << seed;
+        }
     }
 
     struct Dims {
         int64_t n, k;
     };
-    for (const Dims s : {Dims{4096, 4096}, Dims{1024, 4096}, Dims{14336, 4096}, Dims{4096, 14336}}) {
+    for (const Dims s : {Dims{4096, 4096}, Dims{1024, 4096}, Dims{14336, 4096}, Dims{4096, 14336}, Dims{28672, 4096}}) {
         const int64_t groups = s.k / group;
         Tensor q = Tensor::empty({s.n, s.k / 2}, DType::kU8, Device::kCuda);
         Tensor scale = Tensor::empty({s.n, groups}, DType::kF16, Device::kCuda);
