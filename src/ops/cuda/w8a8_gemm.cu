@@ -1,6 +1,7 @@
 // cuBLASLt's 8-bit products and the epilogue that applies W8A8 scales to an unscaled product. The
 // handle and workspace are gemm()'s (cuda_gemm.h). A plan records whether cuBLASLt could make one,
-// so a declined shape costs one lookup on later calls too.
+// so a declined shape costs one lookup on later calls too. Scaled FP8 products of few output tiles
+// go through w8a8_gemm_split.cu, which uses gemm_fp8_parts here.
 #include "ops/cuda/w8a8_gemm.h"
 
 #include <cstdlib>
@@ -54,7 +55,7 @@ uint32_t alignment(const void* p) {
 }
 
 using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, bool, bool, uint32_t,
-                           uint32_t, uint32_t>;
+                           uint32_t, uint32_t, int, int64_t, size_t>;
 
 struct Plan {
     bool ok = false;
@@ -128,7 +129,10 @@ struct Operands {
     bool accumulate;
     const float* xscale;  // kFp8Scaled only
     const float* scale;
-    const float* bias;  // kFp8Scaled only: f32 [n] added by cuBLASLt's epilogue, or null
+    const float* bias;    // kFp8Scaled only: f32 [n] added by cuBLASLt's epilogue, or null
+    int parts = 1;        // kFp8 only: k in this many slices, a strided batch whose products lie...
+    int64_t slice = 0;    // ...this many elements of y apart
+    size_t reserved = 0;  // the workspace's first bytes, which cuBLASLt leaves alone
 };
 
 Plan make_plan(Kind kind, const Operands& o) {
@@ -162,16 +166,32 @@ Plan make_plan(Kind kind, const Operands& o) {
             }
         }
     }
-    step(cublasLtMatrixLayoutCreate(&p.a, in_type, uint64_t(o.k), uint64_t(o.n), o.ldq), "layout A");
-    step(cublasLtMatrixLayoutCreate(&p.b, in_type, uint64_t(o.k), uint64_t(o.m), o.ldx), "layout B");
+    const int64_t k_part = o.k / o.parts;
+    step(cublasLtMatrixLayoutCreate(&p.a, in_type, uint64_t(k_part), uint64_t(o.n), o.ldq), "layout A");
+    step(cublasLtMatrixLayoutCreate(&p.b, in_type, uint64_t(k_part), uint64_t(o.m), o.ldx), "layout B");
     step(cublasLtMatrixLayoutCreate(&p.c, out_type, uint64_t(o.n), uint64_t(o.m), o.ldy), "layout C");
+    if (o.parts > 1) {
+        // Slice s of k starts s * k_part codes into each row of x and q; its product is slice s of y.
+        const int32_t count = o.parts;
+        const int64_t strides[3] = {k_part, k_part, o.slice};
+        cublasLtMatrixLayout_t layouts[3] = {p.a, p.b, p.c};
+        for (int i = 0; i < 3 && step.ok(); ++i) {
+            step(
+                cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
+                "batch count");
+            step(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                                  sizeof(strides[i])),
+                 "batch stride");
+        }
+    }
+    const size_t workspace_bytes = lt.workspace_bytes - o.reserved;
     int found = 0;
     cublasLtMatmulHeuristicResult_t results[kAlgorithms]{};
     if (step.ok()) {
         cublasLtMatmulPreference_t pref = nullptr;
         step(cublasLtMatmulPreferenceCreate(&pref), "preference");
         if (step.ok()) {
-            const uint64_t ws = lt.workspace_bytes;
+            const uint64_t ws = workspace_bytes;
             const uint32_t align_a = alignment(o.q), align_b = alignment(o.xq), align_c = alignment(o.y);
             step(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
                  "workspace");
@@ -195,7 +215,7 @@ Plan make_plan(Kind kind, const Operands& o) {
     }
     static const char* const kNames[] = {"FP8 outer-vector-scaled", "FP8", "INT8"};
     for (int i = 0; step.ok() && i < found; ++i)
-        if (results[i].state == CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= lt.workspace_bytes)
+        if (results[i].state == CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= workspace_bytes)
             p.algos[p.count++] = results[i].algo;
     if (!step.ok() || p.count == 0) {
         log::debug("cuBLASLt declines the ", kNames[int(kind)], o.bias ? " (bias epilogue)" : "", " product ", o.m, "x",
@@ -225,7 +245,10 @@ bool run(Kind kind, const Operands& o, cudaStream_t stream) {
                       o.bias != nullptr,
                       alignment(o.q),
                       alignment(o.xq),
-                      alignment(o.y)};
+                      alignment(o.y),
+                      o.parts,
+                      o.slice,
+                      o.reserved};
     // Held through the call: a scaled plan's descriptor carries this call's pointers.
     std::lock_guard<std::mutex> lock(cache.mu);
     auto it = cache.plans.find(key);
@@ -250,10 +273,11 @@ bool run(Kind kind, const Operands& o, cudaStream_t stream) {
     const void* beta = int8 ? static_cast<const void*>(&beta_i) : static_cast<const void*>(&beta_f);
     // The heuristic's first choice nearly always runs; one refused at launch queues nothing, so the
     // next is tried, and the plan keeps the one that ran.
+    void* workspace = static_cast<char*>(lt.workspace) + o.reserved;
     for (; p.next < p.count; ++p.next) {
         const cublasStatus_t st =
             cublasLtMatmul(static_cast<cublasLtHandle_t>(lt.handle), p.desc, alpha, o.q, p.a, o.xq, p.b, beta, o.y, p.c,
-                           o.y, p.c, &p.algos[p.next], lt.workspace, lt.workspace_bytes, stream);
+                           o.y, p.c, &p.algos[p.next], workspace, lt.workspace_bytes - o.reserved, stream);
         if (st == CUBLAS_STATUS_SUCCESS) return true;
         if (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_INVALID_VALUE)
             fail(StatusCode::kInternal, "cublasLtMatmul (8-bit) failed: ", cublasLtGetStatusString(st));
@@ -283,6 +307,8 @@ bool gemm_fp8_scaled(const void* xq, int64_t ldx, const float* xscale, const voi
                      const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k,
                      bool accumulate, cudaStream_t stream) {
     if (m == 0 || n == 0) return true;
+    if (gemm_fp8_split(xq, ldx, xscale, q, ldq, scale, bias, y, ldy, out_dtype, m, n, k, accumulate, stream))
+        return true;
     const Operands o{xq, ldx, q, ldq, y, ldy, out_dtype, m, n, k, accumulate, xscale, scale, bias};
     if (bias && run(Kind::kFp8Scaled, o, stream)) return true;
     // No bias, or cuBLASLt declines the bias epilogue with these scales: the bias in a pass of its own.
@@ -301,6 +327,19 @@ bool gemm_8bit(DType qtype, const void* xq, int64_t ldx, const void* q, int64_t 
                    stream);
     TURBOLM_REQUIRE(qtype == DType::kI8, "gemm_8bit: codes are f8e4m3 or i8, not ", dtype_name(qtype));
     return run(Kind::kInt8, {xq, ldx, q, ldq, p, ldp, DType::kI32, m, n, k, false, nullptr, nullptr, nullptr}, stream);
+}
+
+bool gemm_fp8_parts(const void* xq, int64_t ldx, const void* q, int64_t ldq, float* p, int64_t ldp, int64_t slice,
+                    int parts, int64_t m, int64_t n, int64_t k, size_t reserved, cudaStream_t stream) {
+    if (m == 0 || n == 0) return true;
+    TURBOLM_REQUIRE(parts >= 1 && k % (16 * parts) == 0 && (parts == 1 || (k / parts) % 256 == 0) &&
+                        reserved % 256 == 0 && reserved < lt_resources().workspace_bytes,
+                    "gemm_fp8_parts: k ", k, " in ", parts, " parts, ", reserved, " bytes reserved");
+    Operands o{xq, ldx, q, ldq, p, ldp, DType::kF32, m, n, k, false, nullptr, nullptr, nullptr};
+    o.parts = parts;
+    o.slice = slice;
+    o.reserved = reserved;
+    return run(Kind::kFp8, o, stream);
 }
 
 void launch_w8a8_epilogue(DType qtype, const void* p, int64_t ldp, const float* xscale, const float* scale,

@@ -5,11 +5,13 @@
 // and accumulation; INT8 sums are exact on both sides, so only the f32 epilogue's rounding is allowed.
 // Every path of the dispatch is also run on its own, outputs written through strided views leave
 // their neighbours alone, and a captured graph replays the same bits (the split-k streaming kernel's
-// sums included). A last test prints FP8 against bf16 timings.
+// sums included). FP8 products of few output tiles take a split of k with an epilogue of their own,
+// which also matches the CPU and repeats its bits. A last test prints FP8 against bf16 timings.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -262,8 +264,9 @@ void check_products(Op op, Shape shape, std::mt19937_64& rng, uint64_t seed) {
 }
 
 // Llama-3-8B's projections (4096 -> 4096, 4096 -> 14336, 14336 -> 4096) and row counts that are not a
-// multiple of 16 (136) or of 4 (130, which cuBLASLt's 8-bit products decline: the streaming kernel
-// then takes every token, 8 per pass).
+// multiple of 16 (136) or of 4 (130, whose unpadded rows cuBLASLt's 8-bit products decline: the
+// streaming kernel then takes every INT8 token, 8 per pass, and FP8 ones where the split of k, which
+// pads its rows, is declined too).
 const Shape kShapes[] = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {136, 4096}, {130, 256}};
 
 TEST(GpuW8a8, Fp8ProductsMatchTheCpu) {
@@ -345,7 +348,8 @@ TEST(GpuW8a8, EveryPathMatchesTheCpu) {
                     EXPECT_TRUE(unscaled) << "cuBLASLt declined " << what;
                 }
                 if (op != Op::kFp8) continue;
-                // cuBLASLt with the scales (and the bias, where it takes it) in its epilogue.
+                // gemm_fp8_scaled: cuBLASLt with the scales (and the bias, where it takes it) in its
+                // epilogue, or, for this shape of few output tiles, the split of k and its epilogue.
                 bool scaled = true;
                 for (const bool with_bias : {false, true}) {
                     y = fresh_output();
@@ -368,6 +372,51 @@ TEST(GpuW8a8, EveryPathMatchesTheCpu) {
 
 // y as a column slice of a wider buffer (and x as one, which the activation quantizer reads with
 // scalar loads): the products write their columns and nothing else.
+// Few output tiles: gemm_fp8_scaled sums k in two slices (k = 8192) or one (k = 4096) in an epilogue of
+// its own. Both match the CPU with every output type and accumulation, and a second call gives the
+// same bits. n = 1002 leaves a partial group of four columns.
+TEST(GpuW8a8, Fp8SplitProductsMatchTheCpuAndRepeatTheirBits) {
+    if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    const char* env = std::getenv("TURBOLM_FP8_SPLIT");
+    const bool split_on = !(env && std::string(env) == "0");
+    const int64_t m = 64, n = 1002;
+    for (const int64_t k : {int64_t(8192), int64_t(4096)}) {
+        EXPECT_EQ(cuda::fp8_split_parts(m, n, k), split_on ? (k == 8192 ? 2 : 1) : 0) << "k " << k;
+        const Tensor x = random_activations(m, k, rng), w = random_matrix(n, k, rng, 0.02f);
+        const Tensor b = random_matrix(1, n, rng, 1.0f).view({n}), bg = on_gpu(b);
+        const Weights wc = make_weights(Op::kFp8, w, rng), wg = wc.to_gpu();
+        Tensor product = Tensor::empty({m, n}, DType::kF32);
+        call(Op::kFp8, x, wc, Tensor(), product, false);
+        const Tensor xg = on_gpu(x.to(DType::kBF16));
+        for (DType out : {DType::kF32, DType::kBF16}) {
+            for (const bool accumulate : {false, true}) {
+                const std::string what =
+                    str_cat("split fp8 k ", k, " -> ", dtype_name(out), " accumulate ", accumulate, " seed ", seed);
+                const Tensor start = random_matrix(m, n, rng, 1.0f).to(out).to(DType::kF32);
+                Tensor first;
+                for (int call_index = 0; call_index < 2; ++call_index) {
+                    Tensor y = Tensor::empty({m, n}, out, Device::kCuda);
+                    if (accumulate)
+                        y.copy_from(start.to(out).to_device(Device::kCuda));
+                    else
+                        ops::fill_constant(y, kNaN);
+                    call(Op::kFp8, xg, wg, bg, y, accumulate);
+                    const Tensor got = y.to_device(Device::kCpu);
+                    if (call_index == 0) {
+                        expect_matches(on_cpu_f32(y), product, b, accumulate ? start : Tensor(), out,
+                                       tolerance(Op::kFp8), what);
+                        first = got;
+                    } else {
+                        EXPECT_TRUE(same_bits(first, got)) << what << ": a second call gave other bits";
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST(GpuW8a8, StridedOperandsTouchOnlyTheirColumns) {
     if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
     const uint64_t seed = std::random_device{}();
