@@ -1,6 +1,7 @@
 #include "models/layers.h"
 
 #include "models/linear_observer.h"
+#include "ops/op_profile.h"
 
 namespace turbolm {
 
@@ -17,6 +18,8 @@ const char* weight_format_name(WeightFormat f) {
 
 void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate) {
     if (LinearObserver* observer = current_linear_observer()) observer->observe(l, x);
+    // Keyed by format and both shapes: the projections of a layer apart (TURBOLM_OP_PROFILE).
+    const ops::OpProfileScope profile(weight_format_name(l.format), x, &l.w);
     switch (l.format) {
         case WeightFormat::kDense: ops::linear(x, l.w, l.b, y, p, accumulate); return;
         case WeightFormat::kInt8: ops::linear_int8(x, l.w, l.scale, l.b, y, accumulate); return;

@@ -5,14 +5,16 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "ops/cpu/cpu_int4.h"
+#include "ops/op_profile.h"
 
 // Sends a call to the CUDA implementation (namespace cuda_ops, declared by the including file's
 // cuda_ops*.h) when `t` lives on the GPU.
 #ifdef TURBOLM_WITH_CUDA
-#define TURBOLM_DISPATCH_CUDA(t, ...)    \
-    if ((t).device() == Device::kCuda) { \
-        cuda_ops::__VA_ARGS__;           \
-        return;                          \
+#define TURBOLM_DISPATCH_CUDA(t, ...)                                           \
+    if ((t).device() == Device::kCuda) {                                        \
+        const ::turbolm::ops::OpProfileScope turbolm_profile_(#__VA_ARGS__, t); \
+        cuda_ops::__VA_ARGS__;                                                  \
+        return;                                                                 \
     }
 #else
 #define TURBOLM_DISPATCH_CUDA(t, ...)   \

@@ -74,6 +74,8 @@ struct Graph {
 
 std::shared_ptr<void> new_graph_memory() { return cuda::new_private_pool(); }
 
+bool capturing() { return cuda::g_capturing.load(); }
+
 std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const std::shared_ptr<void>& memory) {
     auto g = std::make_shared<Graph>();
     g->pool = std::static_pointer_cast<cuda::MemoryPool>(memory);

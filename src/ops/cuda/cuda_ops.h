@@ -18,6 +18,7 @@ struct Graph;  // an instantiated CUDA graph and the private memory its tensors 
 std::shared_ptr<void> new_graph_memory();  // a private pool, type-erased for ops.cpp
 std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const std::shared_ptr<void>& memory);
 void replay_graph(Graph& graph);
+bool capturing();  // a graph is being recorded: nothing may wait for the device
 
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool accumulate);
 void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Where the GPU's time goes, op by op (TURBOLM_OP_PROFILE=1, src/ops/op_profile.h): eager runs of
+# the Llama-3-8B shape, FP8 and bf16 offline (256 requests of 128 in / 128 out, so decode steps of
+# 256 sequences) and INT4 at batch 1. Each op waits for the device before and after it, so the
+# tables rank costs; they are not speeds to quote. Tables in RESULTS (default: bench/results).
+#
+#   BUILD_DIR=build-gpu bench/gpu_op_profile.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build-gpu}
+results=${RESULTS:-bench/results}
+day=$(date -u +%F)
+mkdir -p "$results"
+export TURBOLM_SOURCE_DIR=$PWD TURBOLM_OP_PROFILE=1
+run() {  # name, then turbolm bench flags
+    local name=$1 file="$results/cuda-op-profile-$1-$day.txt"
+    shift
+    timeout 150 "$build/turbolm" bench --model bench/configs/llama-3-8b --dummy-weights --device cuda -i 128 -o 128 \
+        --warmup 0 --repeats 1 --no-graphs "$@" >"$file.out" 2>"$file"
+    { echo "command: turbolm bench --model bench/configs/llama-3-8b --dummy-weights --device cuda -i 128 -o 128 --warmup 0 --repeats 1 --no-graphs $*"
+      echo "commit: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ)"
+      tail -1 "$file.out"; cat "$file"; } >"$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.out"
+    echo "== $name"
+    grep -A14 "op profile" "$file" | cut -c1-140
+}
+run llama-3-8b-fp8-offline --mode offline -n 256 --quantize fp8
+run llama-3-8b-bf16-offline --mode offline -n 256
+run llama-3-8b-int4-b1 -b 1 --quantize int4
