@@ -125,6 +125,10 @@ std::string describe(const Model& m) {
     const std::string form = formats.empty() ? str_cat(dtype_name(m.config().dtype), " weights")
                                              : str_cat("weights (", formats, " layers, ", dtype_name(m.config().dtype),
                                                        " elsewhere)");
+    const auto& tp = m.config().tp;
+    if (tp.split())  // this rank's part: every rank holds about as much
+        return str_cat(m.config().architecture, " split over ", tp.world, " GPUs (tensor parallel), ", size, " and ",
+                       bytes, " of ", form, " per GPU on ", ops::device_description(m.device()));
     return str_cat(m.config().architecture, ", ", size, ", ", bytes, " of ", form, " on ", ops::device_description(m.device()));
 }
 
