@@ -155,20 +155,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
     store_out(a, int64_t(act) * a.ldy + row, v);
 }
 
-// Launched with programmatic stream serialization: the grid may be scheduled while the previous
-// kernel drains, and waits for it (griddepcontrol.wait) before its first read.
 template <typename T, int kWords, int kWarps, int kMinBlocks>
 void launch_kernel(const GemvArgs<T>& a, cudaStream_t stream) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned((a.n + kTileRows - 1) / kTileRows));
-    cfg.blockDim = dim3(kWarps * 32);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_int4_kernel<T, kWords, kWarps, kMinBlocks>, a));
+    launch_programmatic(gemv_int4_kernel<T, kWords, kWarps, kMinBlocks>,
+                        dim3(unsigned((a.n + kTileRows - 1) / kTileRows)), dim3(kWarps * 32), 0, stream, a);
 }
 
 template <typename T, int kWarps, int kMinBlocks>

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "ops/cpu/cpu_int4.h"
+#include "ops/cuda/cuda_check.h"
 
 namespace turbolm::cuda::int4_detail {
 
@@ -110,6 +111,25 @@ __device__ __forceinline__ void grid_dependency_wait() {
 }
 __device__ __forceinline__ void grid_dependents_launch() {
     asm volatile("griddepcontrol.launch_dependents;" :::);
+}
+
+// Launches kernel<<<grid, block, smem, stream>>>(args) with programmatic stream serialization: the
+// grid may be scheduled while the previous kernel drains, and waits for it (grid_dependency_wait)
+// before its first read.
+template <typename Args>
+void launch_programmatic(void (*kernel)(Args), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                         const Args& args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, args));
 }
 
 }  // namespace turbolm::cuda::int4_detail

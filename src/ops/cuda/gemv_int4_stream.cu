@@ -309,17 +309,7 @@ bool launch_stream(const GemvArgs<T>& a, cudaStream_t stream) {
     // 4096, 1.5 tiles per block, loses), later with more activation rows (m = 8, 14336 x 4096 loses).
     const int64_t min_tiles_x2 = a.m == 1 ? 6 : 7;  // tiles per block, doubled
     if (blocks == 0 || 2 * tiles < min_tiles_x2 * int64_t(blocks)) return false;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(blocks));
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_int4_stream_kernel<T>, a));
+    launch_programmatic(gemv_int4_stream_kernel<T>, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, a);
     TURBOLM_CUDA_CHECK_LAUNCH();
     return true;
 }
