@@ -16,6 +16,7 @@ public:
         sub->add_option("--rank", rank_, "This process's rank (1 .. world - 1)")->required();
         sub->add_option("--world", world_, "Ranks in the group")->required();
         sub->add_option("--nccl-id", nccl_id_, "The group's NCCL id, from rank 0")->required();
+        sub->add_option("--parent-pid", parent_pid_, "End when this process (rank 0) ends");
         sub->add_option("--model,-m", spec_.model_dir, "Hugging Face model directory")->required();
         sub->add_flag("--dummy-weights", spec_.dummy_weights, "Random weights of the config's shapes");
         sub->add_option("--seed", spec_.seed, "Seed of random weights");
@@ -28,13 +29,13 @@ public:
         int code = 1;
         const int rc = run_guarded([&] {
             if (rank_ < 1 || rank_ >= world_) fail(StatusCode::kInvalidArgument, "rank ", rank_, " of ", world_);
-            code = run_tensor_parallel_worker(rank_, world_, nccl_id_, spec_);
+            code = run_tensor_parallel_worker(rank_, world_, nccl_id_, spec_, parent_pid_);
         });
         return rc != 0 ? rc : code;
     }
 
 private:
-    int rank_ = 0, world_ = 0;
+    int rank_ = 0, world_ = 0, parent_pid_ = 0;
     std::string nccl_id_;
     SplitModelSpec spec_;
 };

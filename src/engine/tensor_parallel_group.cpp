@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,13 +48,12 @@ pid_t spawn_worker(const std::string& exe, const std::vector<std::string>& args,
     argv.push_back(const_cast<char*>(exe.c_str()));
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) fail(StatusCode::kInternal, "fork for a tensor-parallel rank: ", std::strerror(errno));
     if (pid == 0) {
-        // The child: dies with rank 0 (so no rank outlives the group), sees only its own GPU.
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != parent) ::_exit(1);
+        // The child sees only its own GPU. It watches for rank 0's end itself (run_tensor_parallel_worker
+        // with --parent-pid): PR_SET_PDEATHSIG would fire when the forking thread ends, and `serve`
+        // loads the model on a thread that ends once loading is done.
         ::setenv("CUDA_VISIBLE_DEVICES", device.c_str(), 1);
         ::execv(exe.c_str(), argv.data());
         ::_exit(127);
@@ -99,7 +98,7 @@ std::unique_ptr<TensorParallelGroup> TensorParallelGroup::start(int world, const
     std::unique_ptr<TensorParallelGroup> g(new TensorParallelGroup());
     for (int r = 1; r < world; ++r) {
         std::vector<std::string> args = {"tp-worker", "--rank", std::to_string(r), "--world", std::to_string(world),
-                                         "--nccl-id", id};
+                                         "--nccl-id", id, "--parent-pid", std::to_string(::getpid())};
         for (auto& a : spec.worker_args()) args.push_back(a);
         g->workers_.push_back(spawn_worker(exe, args, visible_device_of(r)));
     }
@@ -163,7 +162,17 @@ TensorParallelGroup::~TensorParallelGroup() {
     watch_->thread.join();
 }
 
-int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec) {
+int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec,
+                               int parent_pid) {
+    if (parent_pid > 0) {
+        // No rank outlives rank 0: a collective would wait for it forever.
+        std::thread([parent_pid] {
+            for (;;) {
+                if (::getppid() != parent_pid) ::_exit(1);
+                std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            }
+        }).detach();
+    }
     auto comm = nccl_communicator(rank, world, nccl_id);
     auto model = Model::load(spec.model_dir, split_model_options(spec, comm));
     ops::trim_device_memory(Device::kCuda);

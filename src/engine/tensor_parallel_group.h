@@ -55,8 +55,10 @@ private:
 };
 
 // `turbolm tp-worker`: joins group `nccl_id` as `rank` of `world`, loads its part of the model on
-// the current GPU and follows rank 0 until it stops. Returns the process exit code.
-int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec);
+// the current GPU and follows rank 0 until it stops. Returns the process exit code. With parent_pid
+// (a rank that rank 0 started), the process ends when rank 0's does.
+int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec,
+                               int parent_pid = 0);
 
 // A rank other than 0 that a launcher started: fetches the group id from rank 0 at `address`, then
 // as run_tensor_parallel_worker.
