@@ -23,6 +23,7 @@
 #include "parallel/rendezvous.h"
 #include "support/golden.h"
 #include "support/rank_threads.h"
+#include "support/split_models.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
 
@@ -266,26 +267,9 @@ TEST(TensorParallelCpu, RandomWeightsOfARealShapeSplitConsistently) {
     std::mt19937 rng(uint32_t(mo.seed));
     std::vector<int32_t> ids(6);
     for (auto& t : ids) t = int32_t(rng() % 128256);
-    Tensor whole;
-    {
-        auto model = Model::load(dir.path(), mo);
-        KvCache kv = model->new_kv_cache(int64_t(ids.size()));
-        whole = model->forward(ids, kv, /*all_logits=*/true);
-    }
+    const Tensor whole = test::model_logits(dir.path(), mo, 1, ids);
     for (int world : {2, 4}) {
-        Tensor split;
-        run_ranks(world, [&](int r, std::shared_ptr<Communicator> comm) {
-            ModelOptions opts = mo;
-            opts.comm = comm;
-            auto model = Model::load(dir.path(), opts);
-            if (r != 0) {
-                follow_split_steps(*model);
-                return;
-            }
-            KvCache kv = model->new_kv_cache(int64_t(ids.size()));
-            split = model->forward(ids, kv, /*all_logits=*/true);
-            announce_stop(*model);
-        });
+        const Tensor split = test::model_logits(dir.path(), mo, world, ids);
         double max_ref = 0.0, max_diff = 0.0;
         for (int64_t i = 0; i < whole.numel(); ++i) {
             max_ref = std::max(max_ref, double(std::fabs(whole.data<float>()[i])));

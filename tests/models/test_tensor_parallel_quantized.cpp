@@ -11,10 +11,9 @@
 
 #include "models/model.h"
 #include "models/quantized_checkpoint_writer.h"
-#include "models/split_steps.h"
 #include "quantized_checkpoint_fixture.h"
 #include "support/golden.h"
-#include "support/rank_threads.h"
+#include "support/split_models.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
 
@@ -23,28 +22,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Rank 0's logits for ids at every position over `world` ranks (the others following).
-Tensor split_logits(const fs::path& dir, ModelOptions mo, int world, const std::vector<int32_t>& ids) {
-    Tensor logits;
-    test::run_ranks(world, [&](int r, std::shared_ptr<Communicator> comm) {
-        ModelOptions opts = mo;
-        opts.comm = comm;
-        auto model = Model::load(dir, opts);
-        if (r != 0) {
-            follow_split_steps(*model);
-            return;
-        }
-        KvCache kv = model->new_kv_cache(int64_t(ids.size()));
-        logits = model->forward(ids, kv, /*all_logits=*/true);
-        announce_stop(*model);
-    });
-    return logits;
+Tensor split_logits(const fs::path& dir, const ModelOptions& mo, int world, const std::vector<int32_t>& ids) {
+    return test::model_logits(dir, mo, world, ids);
 }
 
 Tensor whole_logits(const fs::path& dir, const ModelOptions& mo, const std::vector<int32_t>& ids) {
-    auto model = Model::load(dir, mo);
-    KvCache kv = model->new_kv_cache(int64_t(ids.size()));
-    return model->forward(ids, kv, /*all_logits=*/true);
+    return test::model_logits(dir, mo, 1, ids);
 }
 
 // max |a - b| / max |a|, and the share of rows whose top-1 token agrees.

@@ -21,38 +21,17 @@
 #include "parallel/local_communicator.h"
 #include "parallel/nccl_communicator.h"
 #include "support/golden.h"
-#include "support/rank_threads.h"
+#include "support/split_models.h"
 #include "support/test_paths.h"
 
 namespace turbolm {
 namespace {
 
-using test::run_ranks;
 
-// Rank 0's logits for `ids` at every position, the other ranks following; world 1: the whole model.
-Tensor split_logits(const std::filesystem::path& dir, ModelOptions mo, int world, const std::vector<int32_t>& ids) {
-    if (world == 1) {
-        auto model = Model::load(dir, mo);
-        KvCache kv = model->new_kv_cache(int64_t(ids.size()));
-        return model->forward(ids, kv, /*all_logits=*/true);
-    }
-    Tensor logits;
-    run_ranks(
-        world,
-        [&](int r, std::shared_ptr<Communicator> comm) {
-            ModelOptions opts = mo;
-            opts.comm = comm;
-            auto model = Model::load(dir, opts);
-            if (r != 0) {
-                follow_split_steps(*model);
-                return;
-            }
-            KvCache kv = model->new_kv_cache(int64_t(ids.size()));
-            logits = model->forward(ids, kv, /*all_logits=*/true);
-            announce_stop(*model);
-        },
-        /*take_turns=*/true);  // the ranks share the GPU's stream and its kernels' scratch buffers
-    return logits;
+// Ranks sharing the GPU take turns: they share its stream and its kernels' scratch buffers.
+Tensor split_logits(const std::filesystem::path& dir, const ModelOptions& mo, int world,
+                    const std::vector<int32_t>& ids) {
+    return test::model_logits(dir, mo, world, ids, /*take_turns=*/true);
 }
 
 double max_abs(const Tensor& t) {
