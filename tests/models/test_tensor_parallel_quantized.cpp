@@ -47,6 +47,19 @@ std::pair<double, double> compare(const Tensor& a, const Tensor& b) {
     return {max_diff / max_a, double(same) / double(rows)};
 }
 
+// llama-gqa with its projections quantized in `format` and written as a checkpoint under dir; the
+// source (dense) and the written directory.
+std::pair<fs::path, fs::path> write_quantized_copy(const fs::path& dir, WeightFormat format, std::mt19937_64& rng,
+                                                   int64_t group = 128, bool act_order = false) {
+    const fs::path src = dir / "source", out = dir / "quantized";
+    test::make_source_dir("llama-gqa", src);
+    auto model = Model::load(src);
+    ModelWeights w = model->weights();
+    test::quantize_projections(w, format, rng, group, act_order);
+    write_quantized_checkpoint(model->config(), w, src, out);
+    return {src, out};
+}
+
 struct StoredCase {
     WeightFormat format;
     bool exact;  // weight-only: the split only reorders f32 sums; W8A8 quantizes each rank's activations
@@ -60,12 +73,7 @@ TEST_P(SplitStoredQuantized, GivesTheWholeQuantizedModelsLogits) {
     std::mt19937_64 rng(seed);
     SCOPED_TRACE(testing::Message() << "seed " << seed);
     test::TempDir tmp;
-    const fs::path src = tmp.path() / "source", out = tmp.path() / "quantized";
-    test::make_source_dir("llama-gqa", src);
-    auto model = Model::load(src);
-    ModelWeights w = model->weights();
-    test::quantize_projections(w, c.format, rng);
-    write_quantized_checkpoint(model->config(), w, src, out);
+    const auto [src, out] = write_quantized_copy(tmp.path(), c.format, rng);
     const auto goldens = test::load_goldens(test::fixtures_dir() / "hf-tiny" / "llama-gqa");
     const std::vector<int32_t>& ids = goldens.at(0).ids;
     const Tensor whole = whole_logits(out, {}, ids);
@@ -98,12 +106,7 @@ TEST(SplitStoredQuantized, SplitsThatCutGroupsOrPermutationsAreRefused) {
     for (bool act_order : {false, true}) {
         std::mt19937_64 rng(seed);
         test::TempDir tmp;
-        const fs::path src = tmp.path() / "source", out = tmp.path() / "quantized";
-        test::make_source_dir("llama-gqa", src);
-        auto model = Model::load(src);
-        ModelWeights w = model->weights();
-        test::quantize_projections(w, WeightFormat::kInt4, rng, 32, act_order);
-        write_quantized_checkpoint(model->config(), w, src, out);
+        const fs::path out = write_quantized_copy(tmp.path(), WeightFormat::kInt4, rng, 32, act_order).second;
         const std::string expected =
             act_order ? "act-order projection (desc_act) cannot be split" : "do not fall on its groups of 32";
         test::run_ranks(2, [&](int, std::shared_ptr<Communicator> comm) {
