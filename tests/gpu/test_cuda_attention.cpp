@@ -86,6 +86,8 @@ const char* path_name(AttentionPath p) {
             return "simple";
         case AttentionPath::kDecode:
             return "decode";
+        case AttentionPath::kDecodeMma:
+            return "decode-mma";
         case AttentionPath::kPrefill:
             return "prefill";
         default:
@@ -357,10 +359,36 @@ TEST_F(CudaAttention, DecodeLongSequenceSplitsKeys) {
             pb.spare_blocks = block == 16 ? 3 : 0;
             pb.seqs = {{3000, 1}};
             Instance probe(pb, rng_);
-            EXPECT_GT(cuda::plan_decode(probe.batch(), probe.shape()).n_splits, 1) << "expected split-K";
-            EXPECT_EQ(cuda::choose_attention_path(probe.args()), AttentionPath::kDecode);
-            check(pb, {AttentionPath::kAuto});
+            EXPECT_GT(cuda::plan_decode(probe.batch(), probe.shape(), false).n_splits, 1) << "expected split-K";
+            EXPECT_GT(cuda::plan_decode(probe.batch(), probe.shape(), true).n_splits, 1) << "expected split-K";
+            check(pb, {AttentionPath::kAuto, AttentionPath::kDecode, AttentionPath::kDecodeMma});
         }
+}
+
+// Which decode kernel launch_attention picks (the measurements behind it: dev/kernels/decode_attention).
+TEST_F(CudaAttention, DecodeKernelChoice) {
+    struct Case {
+        int n_seqs, n_head, n_head_kv, head_dim;
+        AttentionPath want;
+    };
+    const Case cases[] = {
+        {1, 32, 8, 128, AttentionPath::kDecode},      // 16-bit pool, group 4, batch 1
+        {8, 32, 8, 128, AttentionPath::kDecodeMma},   // 64 (sequence, KV head) pairs
+        {1, 64, 8, 128, AttentionPath::kDecodeMma},   // group 8
+        {1, 32, 4, 64, AttentionPath::kDecodeMma},    // group 8, head_dim 64
+        {16, 32, 32, 128, AttentionPath::kDecode},    // MHA
+        {16, 32, 8, 96, AttentionPath::kDecode},      // head_dim the tensor-core kernel lacks
+    };
+    for (const Case& c : cases) {
+        Problem pb;
+        pb.n_head = c.n_head;
+        pb.n_head_kv = c.n_head_kv;
+        pb.head_dim = c.head_dim;
+        pb.seqs = decodes(c.n_seqs, 1, 40);
+        Instance probe(pb, rng_);
+        EXPECT_EQ(int(cuda::choose_attention_path(probe.args())), int(c.want))
+            << c.n_seqs << " sequences, heads " << c.n_head << "/" << c.n_head_kv << ", head_dim " << c.head_dim;
+    }
 }
 
 TEST_F(CudaAttention, DecodeBatchOfVaryingLengths) {
@@ -374,7 +402,7 @@ TEST_F(CudaAttention, DecodeBatchOfVaryingLengths) {
             pb.seqs = decodes(13, 1, 700);
             pb.seqs[3].kv_len = 1;
             pb.seqs[7].kv_len = 0;  // no key at all (q_pos = -1): zeros
-            check(pb, {AttentionPath::kAuto, AttentionPath::kSimple});
+            check(pb, {AttentionPath::kAuto, AttentionPath::kDecode, AttentionPath::kDecodeMma, AttentionPath::kSimple});
         }
 }
 
@@ -413,7 +441,7 @@ TEST_F(CudaAttention, MixedBatchOfChunksAndDecodes) {
 
 TEST_F(CudaAttention, EveryHeadSizeAndHeadLayout) {
     for (int head_dim : {64, 80, 96, 128, 256})
-        for (auto [n_head, n_head_kv] : {std::pair{4, 4}, {8, 2}, {12, 1}, {6, 2}})  // MHA, GQA, MQA, group 3
+        for (auto [n_head, n_head_kv] : {std::pair{4, 4}, {8, 2}, {12, 1}, {6, 2}, {16, 2}})  // MHA, GQA, MQA, group 3, 8
             for (DType dt : {DType::kBF16, DType::kF16}) {
                 Problem decode;
                 decode.dtype = dt;
@@ -424,6 +452,7 @@ TEST_F(CudaAttention, EveryHeadSizeAndHeadLayout) {
                 decode.seqs = decodes(3, 100, 400);
                 // The prefill kernel must also handle a batch of single tokens.
                 check(decode, {AttentionPath::kDecode, AttentionPath::kPrefill});
+                if (head_dim == 64 || head_dim == 128) check(decode, {AttentionPath::kDecodeMma});
                 if (HasFatalFailure()) return;
                 Problem prefill = decode;
                 prefill.block_size = 7;
@@ -442,7 +471,7 @@ TEST_F(CudaAttention, SlidingWindow) {
             decode.n_head_kv = 2;
             decode.window = window;
             decode.seqs = decodes(4, 20, 900);
-            check(decode, {AttentionPath::kAuto, AttentionPath::kSimple});
+            check(decode, {AttentionPath::kAuto, AttentionPath::kDecode, AttentionPath::kDecodeMma, AttentionPath::kSimple});
             Problem prefill = decode;
             prefill.block_size = 7;
             prefill.seqs = {{300, 300}, {250, 50}, {40, 1}};
@@ -665,7 +694,7 @@ TEST_F(CudaAttention, TimingTargetShapes) {
             for (int i = 0; i < sh.q_len; ++i) visible += sh.kv_len - sh.q_len + i + 1;
         const double flops = 4.0 * n_head * D * visible;
         std::printf("%-22s %10.1f %12.0f %12.1f", sh.name, med, kv_bytes / (med * 1e3), flops / (med * 1e6));
-        if (sh.q_len == 1) std::printf("   %d splits", cuda::plan_decode(b, shape).n_splits);
+        if (sh.q_len == 1) std::printf("   %d splits", cuda::plan_decode(b, shape, true).n_splits);
         std::printf("\n");
         if (sh.q_len > 1) std::printf("%-22s %10.2f ms for 32 layers\n", "", med * 32 / 1000.0);
         std::vector<uint16_t> o = out.download();

@@ -363,6 +363,9 @@ TEST_F(GpuKvQuantDevice, AttentionOverCodesMatchesTheCpu) {
         {DType::kBF16, 16, 4, 128, 16, 50, {{300, 1}, {260, 70}, {40, 40}}},       // sliding window
         {DType::kF16, 8, 8, 256, 4, 33, {{150, 150}}},                              // window, head_dim 256
         {DType::kBF16, 6, 2, 40, 5, 0, {{37, 11}, {9, 1}}},                         // head_dim 40: simple only
+        {DType::kBF16, 32, 4, 64, 7, 0, {{500, 1}, {1, 1}, {0, 1}, {77, 1}}},      // decode, group 8, head_dim 64
+        {DType::kBF16, 24, 2, 128, 16, 0, {{2000, 1}, {31, 1}}},                   // decode, group 12: two chunks
+        {DType::kF16, 8, 8, 128, 16, 100, {{400, 1}, {99, 1}}},                    // decode, MHA, window
     };
     for (DType codes : {DType::kI8, DType::kF8E4M3}) {
         for (const AttnCase& c : cases) {
@@ -376,6 +379,8 @@ TEST_F(GpuKvQuantDevice, AttentionOverCodesMatchesTheCpu) {
             std::vector<P> paths = {P::kAuto, P::kSimple};
             if (fast) paths.push_back(P::kPrefill);
             if (fast && pb.max_q_len() == 1) paths.push_back(P::kDecode);
+            // The tensor-core decode kernel covers head_dim 64 and 128.
+            if ((c.head_dim == 64 || c.head_dim == 128) && pb.max_q_len() == 1) paths.push_back(P::kDecodeMma);
             for (P path : paths) {
                 pb.check(pb.run(path), what + " path " + std::to_string(int(path)));
                 if (HasFatalFailure()) return;

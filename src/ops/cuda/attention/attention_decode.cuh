@@ -39,7 +39,7 @@ struct DecodeParams {
     const int32_t* q_start;  // [n_seqs + 1]; every sequence has 0 or 1 query token
     const int32_t* kv_len;   // [n_seqs]
     const int32_t* q_pos;    // [T]
-    int32_t n_head, n_head_kv, group, head_chunks;
+    int32_t n_seqs, n_head, n_head_kv, group, head_chunks;
     float scale_log2;  // scale * log2(e)
     int32_t window;
     int32_t n_splits;
@@ -69,6 +69,71 @@ struct DecodeLayout {
     static_assert(kWarpKeys <= 32, "one lane looks up the slot of each key of a warp step");
 };
 
+// The keys [x, y) that split `split` of token t (of sequence seq) attends to. The splits divide the
+// visible keys evenly at run time, so the work stays balanced whatever kv_len is now (the grid was
+// fixed by max_kv_len); a split rounds up to whole steps of step_keys.
+__device__ __forceinline__ int2 split_keys(const DecodeParams& p, int seq, int t, int split, int step_keys) {
+    const int pos = p.q_pos[t];
+    const int hi = min(pos, p.kv_len[seq] - 1);
+    const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
+    const int n_keys = max(0, hi - lo + 1);
+    const int per_split = (n_keys + p.n_splits - 1) / p.n_splits;
+    const int span = (per_split + step_keys - 1) / step_keys * step_keys;
+    const int64_t k_first = int64_t(lo) + int64_t(split) * span, k_cap = int64_t(hi) + 1;
+    return make_int2(int(k_first < k_cap ? k_first : k_cap), int(k_first + span < k_cap ? k_first + span : k_cap));
+}
+
+// The softmax states a CTA leaves in shared memory before merging them: per state and query head the
+// running max, the sum of exponentials and the unnormalized output row.
+template <int D, int GC, int kStates>
+struct DecodeStates {
+    float m[kStates][GC], l[kStates][GC], w[kStates][GC];
+    float acc[kStates][GC][D];
+    float max[GC], sum[GC];
+};
+
+// Merges a CTA's states (written, then a block barrier) and writes the n_heads query heads from h0 of
+// token t: the output itself with a single split, else this split's partial result for the combine
+// kernel. Every thread of the CTA calls it.
+template <typename T, int D, int GC, int kStates>
+__device__ __forceinline__ void finish_decode(DecodeStates<D, GC, kStates>& s, const DecodeParams& p, int seq, int t,
+                                              int h0, int n_heads, int split) {
+    if (threadIdx.x < GC) {
+        const int g = threadIdx.x;
+        float mx = -INFINITY;
+        for (int i = 0; i < kStates; ++i) mx = fmaxf(mx, s.m[i][g]);
+        const float ref = mx == -INFINITY ? 0.0f : mx;
+        float sum = 0.0f;
+        for (int i = 0; i < kStates; ++i) {
+            s.w[i][g] = attn::fast_exp2(s.m[i][g] - ref);  // 0 for a state that saw no key
+            sum += s.l[i][g] * s.w[i][g];
+        }
+        s.max[g] = mx;
+        s.sum[g] = sum;
+    }
+    __syncthreads();
+
+    // Element idx = g * D + d of this CTA's heads.
+    for (int idx = threadIdx.x; idx < n_heads * D; idx += blockDim.x) {
+        const int g = idx / D, d = idx % D;
+        float a = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kStates; ++i) a = fmaf(s.acc[i][g][d], s.w[i][g], a);
+        if (p.n_splits == 1) {
+            const float inv = s.sum[g] > 0.0f ? 1.0f / s.sum[g] : 0.0f;  // no visible key: zeros
+            static_cast<T*>(p.out)[t * p.ldo + int64_t(h0 + g) * D + d] = attn::Elem<T>::from_float(a * inv);
+        } else {
+            const int64_t part = (int64_t(seq) * p.n_head + h0 + g) * p.n_splits + split;
+            p.part_acc[part * D + d] = a;
+        }
+    }
+    if (p.n_splits > 1 && threadIdx.x < n_heads) {
+        const int g = threadIdx.x;
+        const int64_t part = (int64_t(seq) * p.n_head + h0 + g) * p.n_splits + split;
+        p.part_ml[part] = make_float2(s.max[g], s.sum[g]);
+    }
+}
+
 // Grid: x = split, y = kv_head * head_chunks + chunk, z = sequence. Block: kThreads.
 // Lane roles: warp w, lane group kg = lane / kLanes (keys side by side), j = lane % kLanes (which
 // 8-element vector of a row, idle when j >= kVecs). In a step the warp reads keys base .. base +
@@ -91,17 +156,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     const int h0 = kvh * p.group + chunk * GC;          // first query head of this CTA
     const int n_heads = min(GC, p.group - chunk * GC);  // query heads of this CTA that exist
 
-    // Visible keys [lo, hi]; the splits divide them evenly at run time, so the work stays balanced
-    // whatever kv_len is now (the grid was fixed by max_kv_len). A split rounds up to whole steps.
-    const int pos = p.q_pos[t];
-    const int hi = min(pos, p.kv_len[seq] - 1);
-    const int lo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
-    const int n_keys = max(0, hi - lo + 1);
-    const int per_split = (n_keys + p.n_splits - 1) / p.n_splits;
-    const int span = (per_split + L::kStepKeys - 1) / L::kStepKeys * L::kStepKeys;
-    const int64_t k_first = int64_t(lo) + int64_t(split) * span, k_cap = int64_t(hi) + 1;
-    const int k_begin = int(k_first < k_cap ? k_first : k_cap);
-    const int k_end = int(k_first + span < k_cap ? k_first + span : k_cap);  // keys [k_begin, k_end)
+    const int2 keys = split_keys(p, seq, t, split, L::kStepKeys);
+    const int k_begin = keys.x, k_end = keys.y;
 
     // This lane's slice of each query head, pre-scaled into the base-2 domain. Heads past n_heads are zero.
     float q[GC][8];
@@ -236,55 +292,20 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 
     // Merge the kStates lane groups of the CTA. State st = warp * kGroupsPerWarp + kg; within a group
     // m and l are the same in every lane (the scores were summed across the group), acc is per lane.
-    __shared__ float s_m[L::kStates][GC], s_l[L::kStates][GC], s_w[L::kStates][GC];
-    __shared__ float s_acc[L::kStates][GC][D];
-    __shared__ float s_max[GC], s_sum[GC];
+    __shared__ DecodeStates<D, GC, L::kStates> states;
     const int st = warp * L::kGroupsPerWarp + kg;
 #pragma unroll
     for (int g = 0; g < GC; ++g) {
         if (j == 0) {
-            s_m[st][g] = m[g];
-            s_l[st][g] = l[g];
+            states.m[st][g] = m[g];
+            states.l[st][g] = l[g];
         }
         if (has_vec)
 #pragma unroll
-            for (int e = 0; e < 8; ++e) s_acc[st][g][j * 8 + e] = acc[g][e];
+            for (int e = 0; e < 8; ++e) states.acc[st][g][j * 8 + e] = acc[g][e];
     }
     __syncthreads();
-    if (threadIdx.x < GC) {
-        const int g = threadIdx.x;
-        float mx = -INFINITY;
-        for (int i = 0; i < L::kStates; ++i) mx = fmaxf(mx, s_m[i][g]);
-        const float ref = mx == -INFINITY ? 0.0f : mx;
-        float sum = 0.0f;
-        for (int i = 0; i < L::kStates; ++i) {
-            s_w[i][g] = attn::fast_exp2(s_m[i][g] - ref);  // 0 for a state that saw no key
-            sum += s_l[i][g] * s_w[i][g];
-        }
-        s_max[g] = mx;
-        s_sum[g] = sum;
-    }
-    __syncthreads();
-
-    // Element idx = g * D + d of this CTA's heads.
-    for (int idx = threadIdx.x; idx < n_heads * D; idx += kThreads) {
-        const int g = idx / D, d = idx % D;
-        float a = 0.0f;
-#pragma unroll
-        for (int i = 0; i < L::kStates; ++i) a = fmaf(s_acc[i][g][d], s_w[i][g], a);
-        if (p.n_splits == 1) {
-            const float inv = s_sum[g] > 0.0f ? 1.0f / s_sum[g] : 0.0f;  // no visible key: zeros
-            static_cast<T*>(p.out)[t * p.ldo + int64_t(h0 + g) * D + d] = attn::Elem<T>::from_float(a * inv);
-        } else {
-            const int64_t part = (int64_t(seq) * p.n_head + h0 + g) * p.n_splits + split;
-            p.part_acc[part * D + d] = a;
-        }
-    }
-    if (p.n_splits > 1 && threadIdx.x < n_heads) {
-        const int g = threadIdx.x;
-        const int64_t part = (int64_t(seq) * p.n_head + h0 + g) * p.n_splits + split;
-        p.part_ml[part] = make_float2(s_max[g], s_sum[g]);
-    }
+    finish_decode<T>(states, p, seq, t, h0, n_heads, split);
 }
 
 // Grid: x = query head, y = sequence. Block: kCombineThreads. Merges the n_splits partial results of
@@ -347,15 +368,24 @@ __global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const D
     }
 }
 
+// Merges the splits' partial results into the output (nothing to do with a single split).
+template <typename T>
+void launch_decode_combine(const DecodeParams& p, int head_dim, int n_seqs, cudaStream_t stream) {
+    if (p.n_splits <= 1) return;
+    decode_combine_kernel<T><<<dim3(unsigned(p.n_head), unsigned(n_seqs)), kCombineThreads, 0, stream>>>(p, head_dim);
+    TURBOLM_CUDA_CHECK_LAUNCH();
+}
+
+// The grid of both decode kernels: x = split, y = kv_head * head_chunks + chunk, z = sequence.
+inline dim3 decode_grid(const DecodeParams& p, int n_seqs) {
+    return dim3(unsigned(p.n_splits), unsigned(p.n_head_kv * p.head_chunks), unsigned(n_seqs));
+}
+
 template <typename T, typename KV, int D, int GC>
 void launch_decode_kernels(const DecodeParams& p, int n_seqs, cudaStream_t stream) {
-    const dim3 grid(unsigned(p.n_splits), unsigned(p.n_head_kv * p.head_chunks), unsigned(n_seqs));
-    decode_attention_kernel<T, KV, D, GC><<<grid, kThreads, 0, stream>>>(p);
+    decode_attention_kernel<T, KV, D, GC><<<decode_grid(p, n_seqs), kThreads, 0, stream>>>(p);
     TURBOLM_CUDA_CHECK_LAUNCH();
-    if (p.n_splits > 1) {
-        decode_combine_kernel<T><<<dim3(unsigned(p.n_head), unsigned(n_seqs)), kCombineThreads, 0, stream>>>(p, D);
-        TURBOLM_CUDA_CHECK_LAUNCH();
-    }
+    launch_decode_combine<T>(p, D, n_seqs, stream);
 }
 
 template <typename T, typename KV, int D>
@@ -403,6 +433,7 @@ inline DecodeParams decode_params(const AttentionArgs& a, const DecodePlan& plan
     p.q_start = a.batch.q_start;
     p.kv_len = a.batch.kv_len;
     p.q_pos = a.batch.q_pos;
+    p.n_seqs = int32_t(a.batch.n_seqs);
     p.n_head = int32_t(a.shape.n_head);
     p.n_head_kv = int32_t(a.shape.n_head_kv);
     p.group = int32_t(a.shape.n_head / a.shape.n_head_kv);

@@ -21,6 +21,10 @@ namespace {
 // memory round trips).
 constexpr int64_t kDecodeCtasPerSm = 2;
 constexpr int64_t kDecodeMinSplitKeys = 128;
+// The tensor-core decode kernel splits per warp: warps to aim for per multiprocessor, and the fewest
+// keys per split.
+constexpr int64_t kMmaDecodeWarpsPerSm = 8;
+constexpr int64_t kMmaDecodeMinSplitKeys = 64;
 // Positions and lengths are int32 on the device; keep index arithmetic (key + lane, pos - window)
 // far from overflow.
 constexpr int64_t kMaxPositions = int64_t(1) << 30;
@@ -112,16 +116,24 @@ AttentionArgs normalized(const AttentionArgs& a) {
 
 }  // namespace
 
-DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape) {
+// Splits of the keys so that `units` (CTAs or warps) times the splits reach `want_units`, with at
+// least min_keys keys per split.
+int decode_splits(const AttentionBatch& batch, int64_t units, int64_t want_units, int64_t min_keys) {
+    const int64_t want = (want_units + units - 1) / units;
+    const int64_t by_keys = std::max<int64_t>(1, (batch.max_kv_len + min_keys - 1) / min_keys);
+    return int(std::clamp<int64_t>(std::min(want, by_keys), 1, kDecodeMaxSplits));
+}
+
+DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape, bool mma) {
     DecodePlan plan;
     if (batch.n_seqs <= 0 || shape.n_head_kv <= 0 || shape.n_head <= 0) return plan;
     const int64_t group = shape.n_head / shape.n_head_kv;
-    plan.head_chunk = group == 1 ? 1 : group == 2 ? 2 : group <= 4 ? 4 : 8;
+    plan.head_chunk = mma ? 8 : group == 1 ? 1 : group == 2 ? 2 : group <= 4 ? 4 : 8;
     plan.head_chunks = int((group + plan.head_chunk - 1) / plan.head_chunk);
-    const int64_t ctas = batch.n_seqs * shape.n_head_kv * plan.head_chunks;
-    const int64_t want = (kDecodeCtasPerSm * multiprocessor_count() + ctas - 1) / ctas;
-    const int64_t by_keys = std::max<int64_t>(1, (batch.max_kv_len + kDecodeMinSplitKeys - 1) / kDecodeMinSplitKeys);
-    plan.n_splits = int(std::clamp<int64_t>(std::min(want, by_keys), 1, kDecodeMaxSplits));
+    const int64_t units = batch.n_seqs * shape.n_head_kv * plan.head_chunks;
+    plan.n_splits = mma ? decode_splits(batch, units, kMmaDecodeWarpsPerSm * multiprocessor_count(),
+                                        kMmaDecodeMinSplitKeys)
+                        : decode_splits(batch, units, kDecodeCtasPerSm * multiprocessor_count(), kDecodeMinSplitKeys);
     if (plan.n_splits > 1) {
         // part_acc [n_seqs, n_head, n_splits, head_dim] f32, then part_ml [n_seqs, n_head, n_splits] float2
         // at the next 256-byte boundary (launch_attention_decode reads the same layout).
@@ -135,12 +147,29 @@ DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape)
 size_t attention_workspace_bytes(const AttentionBatch& batch, const AttentionShape& shape) {
     // Only the decode path uses scratch; size it whenever decode could be chosen.
     if (batch.max_q_len != 1 || batch.n_tokens <= 0) return 0;
-    return plan_decode(batch, shape).workspace_bytes;
+    return std::max(plan_decode(batch, shape, false).workspace_bytes, plan_decode(batch, shape, true).workspace_bytes);
+}
+
+bool mma_decode_ok(const AttentionArgs& args) {
+    const int64_t d = args.shape.head_dim;
+    return d == 64 || d == 128;
+}
+
+// Where the tensor-core kernel wins (H200, dev/kernels/decode_attention): it pads the query heads of
+// a KV head to 8, so without grouped heads (MHA) it does 8 times the arithmetic it needs and loses.
+// Over 8-bit codes it wins from batch 1 up (1.1-1.5x for groups of 4, 3x for 8); over 16-bit pools,
+// where the CUDA-core kernel needs no conversions, only for groups of 8 (1.7-2.4x) or once there are
+// 64 (sequence, KV head) pairs (batch 1 runs 9.3 us there against 11.8).
+bool mma_decode_preferred(const AttentionArgs& args) {
+    const int64_t group = args.shape.n_head / args.shape.n_head_kv;
+    if (!mma_decode_ok(args) || group < 2) return false;
+    return args.kv.k_scale != nullptr || group >= 8 || args.batch.n_seqs * args.shape.n_head_kv >= 64;
 }
 
 AttentionPath choose_attention_path(const AttentionArgs& args) {
     if (simple_forced() || !fast_path_ok(args)) return AttentionPath::kSimple;
-    return args.batch.max_q_len == 1 ? AttentionPath::kDecode : AttentionPath::kPrefill;
+    if (args.batch.max_q_len != 1) return AttentionPath::kPrefill;
+    return mma_decode_preferred(args) ? AttentionPath::kDecodeMma : AttentionPath::kDecode;
 }
 
 void launch_attention_prefill(const AttentionArgs& args, cudaStream_t stream) {
@@ -170,10 +199,16 @@ void launch_attention_path(AttentionPath path, const AttentionArgs& raw, cudaStr
                         " or the alignment of q/k/v/out (16 bytes, ldq and ldo multiples of 8) rules out the fast "
                         "kernels");
     switch (path) {
-        case AttentionPath::kDecode: {
+        case AttentionPath::kDecode:
+        case AttentionPath::kDecodeMma: {
             TURBOLM_REQUIRE(args.batch.max_q_len == 1, "launch_attention: the decode kernel needs max_q_len == 1, got ",
                             args.batch.max_q_len);
-            launch_attention_decode(args, plan_decode(args.batch, args.shape), stream);
+            if (path == AttentionPath::kDecode) {
+                launch_attention_decode(args, plan_decode(args.batch, args.shape, false), stream);
+                return;
+            }
+            TURBOLM_REQUIRE(mma_decode_ok(args), "launch_attention: the tensor-core decode kernel needs head_dim 64 or 128, got head_dim ", args.shape.head_dim);
+            launch_attention_decode_mma(args, plan_decode(args.batch, args.shape, true), stream);
             return;
         }
         case AttentionPath::kPrefill:

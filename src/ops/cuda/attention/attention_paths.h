@@ -29,26 +29,29 @@ struct AttentionArgs {
 enum class AttentionPath {
     kAuto,     // what launch_attention does: decode or prefill when supported, else simple
     kSimple,   // one warp per (token, head); any head_dim multiple of 8
-    kDecode,   // split-K over keys; requires max_q_len == 1 and a fast-path shape
+    kDecode,     // split-K over keys on CUDA cores; requires max_q_len == 1 and a fast-path shape
+    kDecodeMma,  // split-K over keys on tensor cores; requires max_q_len == 1 and mma_decode_ok
     kPrefill,  // tensor-core tiles; any max_q_len, fast-path shape
 };
 
-// Validates like launch_attention, then runs `path` (kDecode and kPrefill fail with
+// Validates like launch_attention, then runs `path` (kDecode, kDecodeMma and kPrefill fail with
 // kInvalidArgument when the shape or alignment does not allow them).
 void launch_attention_path(AttentionPath path, const AttentionArgs& args, cudaStream_t stream);
 
 // The path kAuto resolves to for these arguments (after TURBOLM_ATTENTION is taken into account).
 AttentionPath choose_attention_path(const AttentionArgs& args);
 
-// How the decode path splits its work. Each CTA takes one sequence, one KV head, up to head_chunk of
-// that head's query heads and one of n_splits ranges of its keys.
+// How a decode kernel splits its work. Each CTA (each warp for the tensor-core kernel) takes one
+// sequence, one KV head, up to head_chunk of that head's query heads and one of n_splits ranges of
+// its keys.
 struct DecodePlan {
     int head_chunk = 1;   // query heads per CTA: 1, 2, 4 or 8 (a template parameter of the kernel)
     int head_chunks = 1;  // ceil(group / head_chunk)
     int n_splits = 1;     // key ranges per (sequence, query head); 1 = no combine pass
     size_t workspace_bytes = 0;
 };
-DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape);
+// mma: for the tensor-core kernel, whose work items are single warps with up to 8 query heads each.
+DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape, bool mma);
 
 // Most splits a decode launch uses (each combine thread walks all of them).
 constexpr int kDecodeMaxSplits = 128;
@@ -58,9 +61,13 @@ inline bool fast_head_dim(int64_t head_dim) {
     return head_dim == 64 || head_dim == 80 || head_dim == 96 || head_dim == 128 || head_dim == 256;
 }
 
+// The tensor-core decode kernel covers head_dim 64 and 128, over every kind of pool.
+bool mma_decode_ok(const AttentionArgs& args);
+
 // The paths themselves: arguments validated, shape supported by the path.
 void launch_attention_simple(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention_decode(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
+void launch_attention_decode_mma(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 void launch_attention_prefill(const AttentionArgs& args, cudaStream_t stream);
 // The paths per kind of pool, each in its own file so that they compile in parallel: 16-bit pools
 // by element type, and 8-bit codes (kv.k_scale set) by code type, for both 16-bit q/out types.
@@ -70,5 +77,7 @@ void launch_attention_prefill_int8(const AttentionArgs& args, cudaStream_t strea
 void launch_attention_prefill_fp8(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention_decode_int8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 void launch_attention_decode_fp8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
+void launch_attention_decode_mma_int8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
+void launch_attention_decode_mma_fp8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 
 }  // namespace turbolm::cuda

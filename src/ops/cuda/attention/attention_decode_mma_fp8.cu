@@ -1,0 +1,13 @@
+// The tensor-core decode kernels over an FP8 (E4M3) cache (one code type per file so that they compile in parallel).
+#include "ops/cuda/attention/attention_decode_mma.cuh"
+
+namespace turbolm::cuda {
+
+void launch_attention_decode_mma_fp8(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream) {
+    if (args.dtype == DType::kBF16)
+        launch_decode_mma_typed<__nv_bfloat16, __nv_fp8_e4m3>(args, plan, stream);
+    else
+        launch_decode_mma_typed<__half, __nv_fp8_e4m3>(args, plan, stream);
+}
+
+}  // namespace turbolm::cuda
