@@ -373,7 +373,8 @@ TEST_F(CudaAttention, DecodeKernelChoice) {
     };
     const Case cases[] = {
         {1, 32, 8, 128, AttentionPath::kDecode},      // 16-bit pool, group 4, batch 1
-        {8, 32, 8, 128, AttentionPath::kDecodeMma},   // 64 (sequence, KV head) pairs
+        {64, 32, 8, 128, AttentionPath::kDecode},     // 512 (sequence, KV head) pairs
+        {128, 32, 8, 128, AttentionPath::kDecodeMma}, // 1024 pairs: one warp each fills the GPU
         {1, 64, 8, 128, AttentionPath::kDecodeMma},   // group 8
         {1, 32, 4, 64, AttentionPath::kDecodeMma},    // group 8, head_dim 64
         {16, 32, 32, 128, AttentionPath::kDecode},    // MHA
@@ -694,7 +695,14 @@ TEST_F(CudaAttention, TimingTargetShapes) {
             for (int i = 0; i < sh.q_len; ++i) visible += sh.kv_len - sh.q_len + i + 1;
         const double flops = 4.0 * n_head * D * visible;
         std::printf("%-22s %10.1f %12.0f %12.1f", sh.name, med, kv_bytes / (med * 1e3), flops / (med * 1e6));
-        if (sh.q_len == 1) std::printf("   %d splits", cuda::plan_decode(b, shape, true).n_splits);
+        if (sh.q_len == 1) {
+            cuda::AttentionArgs probe;
+            probe.ldq = probe.ldo = int64_t(n_head) * D;
+            probe.batch = b;
+            probe.shape = shape;
+            const bool mma = cuda::choose_attention_path(probe) == AttentionPath::kDecodeMma;
+            std::printf("   %s, %d splits", mma ? "tensor cores" : "CUDA cores", cuda::plan_decode(b, shape, mma).n_splits);
+        }
         std::printf("\n");
         if (sh.q_len > 1) std::printf("%-22s %10.2f ms for 32 layers\n", "", med * 32 / 1000.0);
         std::vector<uint16_t> o = out.download();

@@ -25,6 +25,8 @@ constexpr int64_t kDecodeMinSplitKeys = 128;
 // keys per split.
 constexpr int64_t kMmaDecodeWarpsPerSm = 8;
 constexpr int64_t kMmaDecodeMinSplitKeys = 64;
+// (sequence, KV head) pairs that fill an H200 with one warp each.
+constexpr int64_t kMmaDecodeFullUnits = 1024;
 // Positions and lengths are int32 on the device; keep index arithmetic (key + lane, pos - window)
 // far from overflow.
 constexpr int64_t kMaxPositions = int64_t(1) << 30;
@@ -157,13 +159,15 @@ bool mma_decode_ok(const AttentionArgs& args) {
 
 // Where the tensor-core kernel wins (H200, dev/kernels/decode_attention): it pads the query heads of
 // a KV head to 8, so without grouped heads (MHA) it does 8 times the arithmetic it needs and loses.
-// Over 8-bit codes it wins from batch 1 up (1.1-1.5x for groups of 4, 3x for 8); over 16-bit pools,
-// where the CUDA-core kernel needs no conversions, only for groups of 8 (1.7-2.4x) or once there are
-// 64 (sequence, KV head) pairs (batch 1 runs 9.3 us there against 11.8).
+// Over 8-bit codes it wins from batch 1 up (1.1-1.5x for groups of 4, 3x for 8). Over 16-bit pools,
+// where the CUDA-core kernel needs no conversions, it wins for groups of 8 (1.5-2.4x) and, for smaller
+// groups, only when the (sequence, KV head) pairs fill the GPU unsplit (8B shape at batch 256: 63 us
+// against 67); at batch 64 and 256 keys it loses (31 us against 25), at batch 1 too (12 against 9).
 bool mma_decode_preferred(const AttentionArgs& args) {
     const int64_t group = args.shape.n_head / args.shape.n_head_kv;
     if (!mma_decode_ok(args) || group < 2) return false;
-    return args.kv.k_scale != nullptr || group >= 8 || args.batch.n_seqs * args.shape.n_head_kv >= 64;
+    return args.kv.k_scale != nullptr || group >= 8 ||
+           args.batch.n_seqs * args.shape.n_head_kv >= kMmaDecodeFullUnits;
 }
 
 AttentionPath choose_attention_path(const AttentionArgs& args) {
