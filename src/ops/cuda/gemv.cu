@@ -3,17 +3,17 @@
 
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
-#include "ops/cuda/packed_dot.cuh"
+#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/gemv.h"
+#include "ops/cuda/packed_dot.cuh"
 
 namespace turbolm::cuda {
 namespace {
 
-constexpr int kWarps = 8;       // output rows per block (one warp each)
-constexpr int kVec = 8;         // 16-bit elements per 16-byte load
-constexpr int kUnroll = 4;      // loads in flight per lane
+constexpr int kWarps = 8;             // output rows per block (one warp each)
+constexpr int kVec = 8;               // 16-bit elements per 16-byte load
+constexpr int kUnroll = 4;            // loads in flight per lane
 constexpr int kWarpSpan = 32 * kVec;  // elements a warp covers with one load per lane
-
 
 template <typename OutT>
 __device__ __forceinline__ float load_out(const OutT* p) {
@@ -28,10 +28,10 @@ __device__ __forceinline__ float load_out<float>(const float* p) {
 // kUnroll spans at a time so several 16-byte loads are in flight, multiplies them with the same
 // elements of each of the M input rows (small, read through L1), and the warp sums its lanes.
 template <typename T, typename OutT, int M>
-__global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const T* __restrict__ x, int64_t ldx,
-                                                           const T* __restrict__ w, int64_t ldw,
-                                                           OutT* __restrict__ y, int64_t ldy, int64_t n, int64_t k,
-                                                           bool accumulate) {
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_kernel(const T* __restrict__ x, int64_t ldx, const T* __restrict__ w, int64_t ldw, OutT* __restrict__ y,
+                int64_t ldy, int64_t n, int64_t k, bool accumulate) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int lane = threadIdx.x % 32;
     const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
     if (row >= n) return;
@@ -77,16 +77,31 @@ void launch_typed(const void* x, int64_t ldx, const void* w, int64_t ldw, void* 
     auto ws = static_cast<const T*>(w);
     auto ys = static_cast<OutT*>(y);
     switch (m) {
-        case 1: gemv_kernel<T, OutT, 1><<<grid, block, 0, stream>>>(xs, ldx, ws, ldw, ys, ldy, n, k, accumulate); break;
-        case 2: gemv_kernel<T, OutT, 2><<<grid, block, 0, stream>>>(xs, ldx, ws, ldw, ys, ldy, n, k, accumulate); break;
-        case 3: gemv_kernel<T, OutT, 3><<<grid, block, 0, stream>>>(xs, ldx, ws, ldw, ys, ldy, n, k, accumulate); break;
-        case 4: gemv_kernel<T, OutT, 4><<<grid, block, 0, stream>>>(xs, ldx, ws, ldw, ys, ldy, n, k, accumulate); break;
-        default: fail(StatusCode::kInvalidArgument, "gemv: ", m, " rows (at most ", kGemvMaxRows, ")");
+        case 1:
+            launch_after_previous(gemv_kernel<T, OutT, 1>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
+                                  ldy, n, k, accumulate);
+            break;
+        case 2:
+            launch_after_previous(gemv_kernel<T, OutT, 2>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
+                                  ldy, n, k, accumulate);
+            break;
+        case 3:
+            launch_after_previous(gemv_kernel<T, OutT, 3>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
+                                  ldy, n, k, accumulate);
+            break;
+        case 4:
+            launch_after_previous(gemv_kernel<T, OutT, 4>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
+                                  ldy, n, k, accumulate);
+            break;
+        default:
+            fail(StatusCode::kInvalidArgument, "gemv: ", m, " rows (at most ", kGemvMaxRows, ")");
     }
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 
@@ -101,7 +116,8 @@ void launch_gemv(const void* x, int64_t ldx, const void* w, int64_t ldw, DType i
     TURBOLM_REQUIRE(gemv_supported(x, ldx, w, ldw, m, k), "gemv: unsupported shape or alignment");
     const bool acc = beta != 0.0f;
     if (in_dtype == DType::kBF16) {
-        if (out_dtype == DType::kF32) return launch_typed<__nv_bfloat16, float>(x, ldx, w, ldw, y, ldy, m, n, k, acc, stream);
+        if (out_dtype == DType::kF32)
+            return launch_typed<__nv_bfloat16, float>(x, ldx, w, ldw, y, ldy, m, n, k, acc, stream);
         if (out_dtype == DType::kBF16)
             return launch_typed<__nv_bfloat16, __nv_bfloat16>(x, ldx, w, ldw, y, ldy, m, n, k, acc, stream);
     } else if (in_dtype == DType::kF16) {

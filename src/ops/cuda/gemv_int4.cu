@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
     const bool has_x = g < a.m;
     const T* xg = a.x + (has_x ? g : 0) * a.ldx + 8 * kWords * t;
     const int n_chunks = a.k / Chunk::kSpan, chunks_per_group = int(a.w.group) / Chunk::kSpan;
-    grid_dependency_wait();  // launched with programmatic serialization: nothing was read before
+    wait_for_previous_grid();  // launched with programmatic serialization: nothing was read before
 
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int c0 = warp; c0 < n_chunks; c0 += kWarps * Chunk::kBatch) {
@@ -157,8 +157,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
 
 template <typename T, int kWords, int kWarps, int kMinBlocks>
 void launch_kernel(const GemvArgs<T>& a, cudaStream_t stream) {
-    launch_programmatic(gemv_int4_kernel<T, kWords, kWarps, kMinBlocks>,
-                        dim3(unsigned((a.n + kTileRows - 1) / kTileRows)), dim3(kWarps * 32), 0, stream, a);
+    launch_after_previous(gemv_int4_kernel<T, kWords, kWarps, kMinBlocks>,
+                          dim3(unsigned((a.n + kTileRows - 1) / kTileRows)), dim3(kWarps * 32), 0, stream, a);
 }
 
 template <typename T, int kWarps, int kMinBlocks>

@@ -9,6 +9,7 @@
 
 #include "ops/cpu/cpu_int4.h"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda::int4_detail {
 
@@ -104,32 +105,10 @@ __device__ __forceinline__ void store_out(const GemvArgs<T>& a, int64_t i, float
     }
 }
 
-// Lets a kernel launched with programmatic stream serialization start while the previous kernel
-// finishes: everything that may depend on that kernel comes after this wait. A no-op otherwise.
-__device__ __forceinline__ void grid_dependency_wait() {
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-}
+// Launched with programmatic serialization (programmatic_launch.cuh), a product lets the next
+// kernel be scheduled before it has finished.
 __device__ __forceinline__ void grid_dependents_launch() {
     asm volatile("griddepcontrol.launch_dependents;" :::);
-}
-
-// Launches kernel<<<grid, block, smem, stream>>>(args) with programmatic stream serialization: the
-// grid may be scheduled while the previous kernel drains, and waits for it (grid_dependency_wait)
-// before its first read.
-template <typename Args>
-void launch_programmatic(void (*kernel)(Args), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                         const Args& args) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, args));
 }
 
 }  // namespace turbolm::cuda::int4_detail

@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_int4_stream_kernel(const Gem
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
-    grid_dependency_wait();
+    wait_for_previous_grid();
 
     // Producer: the next item's weights, scales and zero points, rows g and g + 8 of tile p_tile.
     int p_tile = tile0, p_c = warp;
@@ -309,7 +309,7 @@ bool launch_stream(const GemvArgs<T>& a, cudaStream_t stream) {
     // 4096, 1.5 tiles per block, loses), later with more activation rows (m = 8, 14336 x 4096 loses).
     const int64_t min_tiles_x2 = a.m == 1 ? 6 : 7;  // tiles per block, doubled
     if (blocks == 0 || 2 * tiles < min_tiles_x2 * int64_t(blocks)) return false;
-    launch_programmatic(gemv_int4_stream_kernel<T>, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, a);
+    launch_after_previous(gemv_int4_stream_kernel<T>, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, a);
     TURBOLM_CUDA_CHECK_LAUNCH();
     return true;
 }

@@ -7,13 +7,14 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/gemv_int8.h"
 #include "ops/cuda/packed_dot.cuh"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
 
-constexpr int kWarps = 8;        // output rows per block (one warp each)
-constexpr int kPack = 16;        // int8 weights per 16-byte load
-constexpr int kUnroll = 4;       // loads in flight per lane
+constexpr int kWarps = 8;   // output rows per block (one warp each)
+constexpr int kPack = 16;   // int8 weights per 16-byte load
+constexpr int kUnroll = 4;  // loads in flight per lane
 constexpr int kWarpSpan = 32 * kPack;
 
 __device__ __forceinline__ float4 int8x4_to_float4(uint32_t v) {
@@ -69,6 +70,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     gemv_int8_kernel(const T* __restrict__ x, int64_t ldx, const int8_t* __restrict__ q, int64_t ldq,
                      const float* __restrict__ scale, OutT* __restrict__ y, int64_t ldy, int64_t n, int64_t k,
                      bool accumulate) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int lane = threadIdx.x % 32;
     const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
     if (row >= n) return;
@@ -97,7 +99,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
         for (int m = 0; m < M; ++m) {
             const T* xm = x + m * ldx + base;
-            acc[m] += dot16<T>(w, __ldg(reinterpret_cast<const uint4*>(xm)), __ldg(reinterpret_cast<const uint4*>(xm + 8)));
+            acc[m] +=
+                dot16<T>(w, __ldg(reinterpret_cast<const uint4*>(xm)), __ldg(reinterpret_cast<const uint4*>(xm + 8)));
         }
     }
     const float s = scale[row];
@@ -118,9 +121,10 @@ void launch_typed(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, cons
     const dim3 grid(unsigned((n + kWarps - 1) / kWarps)), block(kWarps * 32);
     auto xs = static_cast<const T*>(x);
     auto ys = static_cast<OutT*>(y);
-#define TURBOLM_GEMV_INT8_CASE(M)                                                                                  \
-    case M:                                                                                                        \
-        gemv_int8_kernel<T, OutT, M><<<grid, block, 0, stream>>>(xs, ldx, q, ldq, scale, ys, ldy, n, k, accumulate); \
+#define TURBOLM_GEMV_INT8_CASE(M)                                                                                    \
+    case M:                                                                                                          \
+        launch_after_previous(gemv_int8_kernel<T, OutT, M>, grid, block, 0, stream, xs, ldx, q, ldq, scale, ys, ldy, \
+                              n, k, accumulate);                                                                     \
         break;
     switch (m) {
         TURBOLM_GEMV_INT8_CASE(1)
@@ -131,7 +135,8 @@ void launch_typed(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, cons
         TURBOLM_GEMV_INT8_CASE(6)
         TURBOLM_GEMV_INT8_CASE(7)
         TURBOLM_GEMV_INT8_CASE(8)
-        default: fail(StatusCode::kInvalidArgument, "gemv_int8: ", m, " rows (at most ", kGemvInt8MaxRows, ")");
+        default:
+            fail(StatusCode::kInvalidArgument, "gemv_int8: ", m, " rows (at most ", kGemvInt8MaxRows, ")");
     }
 #undef TURBOLM_GEMV_INT8_CASE
     TURBOLM_CUDA_CHECK_LAUNCH();
@@ -195,7 +200,9 @@ __global__ void quantize_rows_kernel(const T* __restrict__ w, int64_t ldw, int8_
     }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+    return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 
@@ -213,7 +220,8 @@ void launch_gemv_int8(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, 
         if (out_dtype == DType::kF32)
             return launch_typed<__nv_bfloat16, float>(x, ldx, q, ldq, scale, y, ldy, m, n, k, accumulate, stream);
         if (out_dtype == DType::kBF16)
-            return launch_typed<__nv_bfloat16, __nv_bfloat16>(x, ldx, q, ldq, scale, y, ldy, m, n, k, accumulate, stream);
+            return launch_typed<__nv_bfloat16, __nv_bfloat16>(x, ldx, q, ldq, scale, y, ldy, m, n, k, accumulate,
+                                                              stream);
     } else if (in_dtype == DType::kF16) {
         if (out_dtype == DType::kF32)
             return launch_typed<__half, float>(x, ldx, q, ldq, scale, y, ldy, m, n, k, accumulate, stream);
@@ -243,16 +251,19 @@ void launch_scale_columns(const float* p, int64_t ldp, const float* scale, const
     const unsigned blocks = grid_for(m * n, 256);
     switch (out_dtype) {
         case DType::kF32:
-            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<float*>(y), ldy, m, n, accumulate);
-            break;
-        case DType::kBF16:
-            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<__nv_bfloat16*>(y), ldy, m, n,
+            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<float*>(y), ldy, m, n,
                                                              accumulate);
             break;
-        case DType::kF16:
-            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<__half*>(y), ldy, m, n, accumulate);
+        case DType::kBF16:
+            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<__nv_bfloat16*>(y), ldy,
+                                                             m, n, accumulate);
             break;
-        default: fail(StatusCode::kInvalidArgument, "scale_columns to ", dtype_name(out_dtype));
+        case DType::kF16:
+            scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<__half*>(y), ldy, m, n,
+                                                             accumulate);
+            break;
+        default:
+            fail(StatusCode::kInvalidArgument, "scale_columns to ", dtype_name(out_dtype));
     }
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
@@ -271,7 +282,8 @@ void launch_quantize_rows_int8(const void* w, DType dtype, int64_t ldw, int8_t* 
         case DType::kF16:
             quantize_rows_kernel<<<grid, block, 0, stream>>>(static_cast<const __half*>(w), ldw, q, scale, cols);
             break;
-        default: fail(StatusCode::kInvalidArgument, "quantize_rows_int8 of ", dtype_name(dtype));
+        default:
+            fail(StatusCode::kInvalidArgument, "quantize_rows_int8 of ", dtype_name(dtype));
     }
     TURBOLM_CUDA_CHECK_LAUNCH();
 }

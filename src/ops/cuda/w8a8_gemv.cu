@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -113,6 +114,7 @@ __global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
                      const uint8_t* __restrict__ q, int64_t ldq, const float* __restrict__ scale,
                      const float* __restrict__ bias, OutT* __restrict__ y, int64_t ldy, int64_t m, int64_t n, int64_t k,
                      bool accumulate, Geometry geo, Acc* __restrict__ partial) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int lane = threadIdx.x % 32, g = lane / 4, j = lane % 4;
     const int64_t warps = int64_t(gridDim.x) * kWarps;
     const int64_t units = geo.tiles * geo.groups * geo.splits;
@@ -209,8 +211,8 @@ void launch_typed(const void* xq, int64_t ldx, const float* xscale, const void* 
         }();
         const int64_t resident = int64_t(sm_count()) * blocks_per_sm;
         const unsigned grid = unsigned(std::min(resident, (units + kWarps - 1) / kWarps));
-        kernel<<<grid, kWarps * 32, 0, stream>>>(xs, ldx, xscale, qs, ldq, scale, bias, static_cast<OutT*>(y), ldy, m,
-                                                 n, k, accumulate, geo, static_cast<Acc*>(workspace));
+        launch_after_previous(kernel, dim3(grid), dim3(kWarps * 32), 0, stream, xs, ldx, xscale, qs, ldq, scale, bias,
+                              static_cast<OutT*>(y), ldy, m, n, k, accumulate, geo, static_cast<Acc*>(workspace));
     });
     check_launch("gemv_w8a8");
 }

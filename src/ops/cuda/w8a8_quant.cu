@@ -10,6 +10,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -76,6 +77,7 @@ template <typename T, typename Codes, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
     quantize_rows_kernel(const T* __restrict__ x, int64_t ldx, const float* __restrict__ inv_smooth,
                          uint8_t* __restrict__ q, float* __restrict__ scale, int64_t cols, float zero_scale) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t r = blockIdx.x;
     const T* xr = x + r * ldx;
     uint8_t* qr = q + r * cols;
@@ -115,6 +117,7 @@ template <typename T, typename Codes, int kChunks>
 __global__ void __launch_bounds__(kThreads)
     quantize_rows_kept_kernel(const T* __restrict__ x, int64_t ldx, const float* __restrict__ inv_smooth,
                               uint8_t* __restrict__ q, float* __restrict__ scale, int64_t cols, float zero_scale) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t r = blockIdx.x;
     const T* xr = x + r * ldx;
     uint8_t* qr = q + r * cols;
@@ -159,17 +162,17 @@ void launch(const void* x, DType dtype, int64_t ldx, const float* inv_smooth, ui
         const T* xs = static_cast<const T*>(x);
         const int64_t chunks = (cols / kVec + kThreads - 1) / kThreads;  // per thread
         if (vectorized && chunks <= 2)
-            quantize_rows_kept_kernel<T, Codes, 2>
-                <<<grid, kThreads, 0, stream>>>(xs, ldx, inv_smooth, q, scale, cols, zero_scale);
+            launch_after_previous(quantize_rows_kept_kernel<T, Codes, 2>, dim3(grid), dim3(kThreads), 0, stream, xs,
+                                  ldx, inv_smooth, q, scale, cols, zero_scale);
         else if (vectorized && chunks <= kMaxChunks)
-            quantize_rows_kept_kernel<T, Codes, kMaxChunks>
-                <<<grid, kThreads, 0, stream>>>(xs, ldx, inv_smooth, q, scale, cols, zero_scale);
+            launch_after_previous(quantize_rows_kept_kernel<T, Codes, kMaxChunks>, dim3(grid), dim3(kThreads), 0,
+                                  stream, xs, ldx, inv_smooth, q, scale, cols, zero_scale);
         else if (vectorized)
-            quantize_rows_kernel<T, Codes, true>
-                <<<grid, kThreads, 0, stream>>>(xs, ldx, inv_smooth, q, scale, cols, zero_scale);
+            launch_after_previous(quantize_rows_kernel<T, Codes, true>, dim3(grid), dim3(kThreads), 0, stream, xs, ldx,
+                                  inv_smooth, q, scale, cols, zero_scale);
         else
-            quantize_rows_kernel<T, Codes, false>
-                <<<grid, kThreads, 0, stream>>>(xs, ldx, inv_smooth, q, scale, cols, zero_scale);
+            launch_after_previous(quantize_rows_kernel<T, Codes, false>, dim3(grid), dim3(kThreads), 0, stream, xs, ldx,
+                                  inv_smooth, q, scale, cols, zero_scale);
     });
     check_launch(op);
 }

@@ -17,6 +17,7 @@
 #include "ops/cuda/attention/attention_device.cuh"
 #include "ops/cuda/attention/attention_paths.h"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -141,6 +142,7 @@ __device__ __forceinline__ void finish_decode(DecodeStates<D, GC, kStates>& s, c
 // T: the type of q and out; KV: the pools' element type (T, int8_t or __nv_fp8_e4m3).
 template <typename T, typename KV, int D, int GC>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeParams p) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     using L = DecodeLayout<D, GC>;
     using C = attn::KvCode<KV>;
     using Vec = typename C::Vec8;
@@ -316,6 +318,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 //      d over splits slice, slice + n_slices, ...; the slices are added up through shared memory.
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const DecodeParams p, int D) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     __shared__ float s_w[kDecodeMaxSplits];
     __shared__ float s_red[kCombineThreads / 32];
     __shared__ float s_part[kCombineThreads];
@@ -372,7 +375,8 @@ __global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const D
 template <typename T>
 void launch_decode_combine(const DecodeParams& p, int head_dim, int n_seqs, cudaStream_t stream) {
     if (p.n_splits <= 1) return;
-    decode_combine_kernel<T><<<dim3(unsigned(p.n_head), unsigned(n_seqs)), kCombineThreads, 0, stream>>>(p, head_dim);
+    launch_after_previous(decode_combine_kernel<T>, dim3(unsigned(p.n_head), unsigned(n_seqs)), dim3(kCombineThreads),
+                          0, stream, p, head_dim);
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
@@ -383,7 +387,7 @@ inline dim3 decode_grid(const DecodeParams& p, int n_seqs) {
 
 template <typename T, typename KV, int D, int GC>
 void launch_decode_kernels(const DecodeParams& p, int n_seqs, cudaStream_t stream) {
-    decode_attention_kernel<T, KV, D, GC><<<decode_grid(p, n_seqs), kThreads, 0, stream>>>(p);
+    launch_after_previous(decode_attention_kernel<T, KV, D, GC>, decode_grid(p, n_seqs), dim3(kThreads), 0, stream, p);
     TURBOLM_CUDA_CHECK_LAUNCH();
     launch_decode_combine<T>(p, D, n_seqs, stream);
 }

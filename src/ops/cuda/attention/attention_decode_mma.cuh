@@ -35,8 +35,8 @@ namespace {
 
 constexpr int kMmaWarps = 4;  // work items per CTA
 constexpr int kMmaThreads = 32 * kMmaWarps;
-constexpr int kMmaTileKeys = 16;  // keys per warp per tile
-constexpr int kMmaHeads = 8;      // query heads per work item (the n of the mma)
+constexpr int kMmaTileKeys = 16;             // keys per warp per tile
+constexpr int kMmaHeads = 8;                 // query heads per work item (the n of the mma)
 constexpr int64_t kMmaPrefetchUnits = 1024;  // 16-bit pools: (sequence, KV head) pairs that fill an H200
 
 // T: the type of q and out; KV: the pools' element type; M: the type the tensor cores multiply.
@@ -44,10 +44,10 @@ template <typename T, typename KV, int D>
 struct MmaDecodeLayout {
     using C = attn::KvCode<KV>;
     static constexpr bool kCodes = C::kQuantized;
-    static constexpr int kSteps = D / 16;                      // k-steps of S^T, m-tiles of O^T
-    static constexpr int kKWords = D / 4 * sizeof(KV) / 4;     // words of a lane's slice of a K row
-    static constexpr int kVWords = D / 8 * sizeof(KV) / 4;     // words of a lane's slice of a V row
-    static constexpr int kQWords = D / 8;                      // words of a lane's slice of a q row (16-bit)
+    static constexpr int kSteps = D / 16;                   // k-steps of S^T, m-tiles of O^T
+    static constexpr int kKWords = D / 4 * sizeof(KV) / 4;  // words of a lane's slice of a K row
+    static constexpr int kVWords = D / 8 * sizeof(KV) / 4;  // words of a lane's slice of a V row
+    static constexpr int kQWords = D / 8;                   // words of a lane's slice of a q row (16-bit)
     static_assert(D == 64 || D == 128, "D = 256 would not fit the registers");
 };
 
@@ -84,7 +84,8 @@ template <typename KV>
 __device__ __forceinline__ uint32_t codes_to_f16x2(uint32_t pair) {
     if constexpr (std::is_same_v<KV, int8_t>) {
         const uint32_t biased = __byte_perm(pair ^ 0x8080u, 0x64646464u, 0x5140);
-        const __half2 h = __hsub2(*reinterpret_cast<const __half2*>(&biased), __half2(__half(1152.0f), __half(1152.0f)));
+        const __half2 h =
+            __hsub2(*reinterpret_cast<const __half2*>(&biased), __half2(__half(1152.0f), __half(1152.0f)));
         return *reinterpret_cast<const uint32_t*>(&h);
     } else {
         const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(pair & 0xffffu), __NV_E4M3);
@@ -105,6 +106,7 @@ struct MmaDecodeTile {
 // block: kMmaThreads.
 template <typename T, typename KV, int D, bool kPrefetch>
 __global__ void __launch_bounds__(kMmaThreads) decode_attention_mma_kernel(const DecodeParams p) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     using L = MmaDecodeLayout<T, KV, D>;
     using M = std::conditional_t<L::kCodes, __half, T>;  // the tensor cores' element type
     using Tile = MmaDecodeTile<L>;
@@ -252,9 +254,9 @@ __global__ void __launch_bounds__(kMmaThreads) decode_attention_mma_kernel(const
         for (int i = 0; i < L::kSteps; ++i) {
             uint32_t a[4];
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {   // a0 / a1: rows g / g + 8
+            for (int half = 0; half < 2; ++half) {  // a0 / a1: rows g / g + 8
 #pragma unroll
-                for (int kp = 0; kp < 2; ++kp) {     // keys 2c, 2c + 1 / 2c + 8, 2c + 9
+                for (int kp = 0; kp < 2; ++kp) {        // keys 2c, 2c + 1 / 2c + 8, 2c + 9
                     const int d = half * (D / 16) + i;  // dimension within the lane's slice
                     const uint32_t* lo = tile.v[2 * kp];
                     const uint32_t* hi = tile.v[2 * kp + 1];
@@ -345,14 +347,18 @@ void launch_decode_mma_typed(const AttentionArgs& a, const DecodePlan& plan, cud
     const bool prefetch = a.kv.k_scale != nullptr || (p.n_splits == 1 && units >= kMmaPrefetchUnits);
     if (a.shape.head_dim == 64) {
         if (prefetch)
-            decode_attention_mma_kernel<T, KV, 64, true><<<grid, kMmaThreads, 0, stream>>>(p);
+            launch_after_previous(decode_attention_mma_kernel<T, KV, 64, true>, dim3(grid), dim3(kMmaThreads), 0,
+                                  stream, p);
         else
-            decode_attention_mma_kernel<T, KV, 64, false><<<grid, kMmaThreads, 0, stream>>>(p);
+            launch_after_previous(decode_attention_mma_kernel<T, KV, 64, false>, dim3(grid), dim3(kMmaThreads), 0,
+                                  stream, p);
     } else {
         if (prefetch)
-            decode_attention_mma_kernel<T, KV, 128, true><<<grid, kMmaThreads, 0, stream>>>(p);
+            launch_after_previous(decode_attention_mma_kernel<T, KV, 128, true>, dim3(grid), dim3(kMmaThreads), 0,
+                                  stream, p);
         else
-            decode_attention_mma_kernel<T, KV, 128, false><<<grid, kMmaThreads, 0, stream>>>(p);
+            launch_after_previous(decode_attention_mma_kernel<T, KV, 128, false>, dim3(grid), dim3(kMmaThreads), 0,
+                                  stream, p);
     }
     TURBOLM_CUDA_CHECK_LAUNCH();
     launch_decode_combine<T>(p, int(a.shape.head_dim), n_seqs, stream);

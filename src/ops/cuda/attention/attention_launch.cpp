@@ -133,9 +133,9 @@ DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape,
     plan.head_chunk = mma ? 8 : group == 1 ? 1 : group == 2 ? 2 : group <= 4 ? 4 : 8;
     plan.head_chunks = int((group + plan.head_chunk - 1) / plan.head_chunk);
     const int64_t units = batch.n_seqs * shape.n_head_kv * plan.head_chunks;
-    plan.n_splits = mma ? decode_splits(batch, units, kMmaDecodeWarpsPerSm * multiprocessor_count(),
-                                        kMmaDecodeMinSplitKeys)
-                        : decode_splits(batch, units, kDecodeCtasPerSm * multiprocessor_count(), kDecodeMinSplitKeys);
+    plan.n_splits =
+        mma ? decode_splits(batch, units, kMmaDecodeWarpsPerSm * multiprocessor_count(), kMmaDecodeMinSplitKeys)
+            : decode_splits(batch, units, kDecodeCtasPerSm * multiprocessor_count(), kDecodeMinSplitKeys);
     if (plan.n_splits > 1) {
         // part_acc [n_seqs, n_head, n_splits, head_dim] f32, then part_ml [n_seqs, n_head, n_splits] float2
         // at the next 256-byte boundary (launch_attention_decode reads the same layout).
@@ -166,8 +166,7 @@ bool mma_decode_ok(const AttentionArgs& args) {
 bool mma_decode_preferred(const AttentionArgs& args) {
     const int64_t group = args.shape.n_head / args.shape.n_head_kv;
     if (!mma_decode_ok(args) || group < 2) return false;
-    return args.kv.k_scale != nullptr || group >= 8 ||
-           args.batch.n_seqs * args.shape.n_head_kv >= kMmaDecodeFullUnits;
+    return args.kv.k_scale != nullptr || group >= 8 || args.batch.n_seqs * args.shape.n_head_kv >= kMmaDecodeFullUnits;
 }
 
 AttentionPath choose_attention_path(const AttentionArgs& args) {
@@ -211,7 +210,9 @@ void launch_attention_path(AttentionPath path, const AttentionArgs& raw, cudaStr
                 launch_attention_decode(args, plan_decode(args.batch, args.shape, false), stream);
                 return;
             }
-            TURBOLM_REQUIRE(mma_decode_ok(args), "launch_attention: the tensor-core decode kernel needs head_dim 64 or 128, got head_dim ", args.shape.head_dim);
+            TURBOLM_REQUIRE(mma_decode_ok(args),
+                            "launch_attention: the tensor-core decode kernel needs head_dim 64 or 128, got head_dim ",
+                            args.shape.head_dim);
             launch_attention_decode_mma(args, plan_decode(args.batch, args.shape, true), stream);
             return;
         }

@@ -27,11 +27,11 @@ struct AttentionArgs {
 };
 
 enum class AttentionPath {
-    kAuto,     // what launch_attention does: decode or prefill when supported, else simple
-    kSimple,   // one warp per (token, head); any head_dim multiple of 8
+    kAuto,       // what launch_attention does: decode or prefill when supported, else simple
+    kSimple,     // one warp per (token, head); any head_dim multiple of 8
     kDecode,     // split-K over keys on CUDA cores; requires max_q_len == 1 and a fast-path shape
     kDecodeMma,  // split-K over keys on tensor cores; requires max_q_len == 1 and mma_decode_ok
-    kPrefill,  // tensor-core tiles; any max_q_len, fast-path shape
+    kPrefill,    // tensor-core tiles; any max_q_len, fast-path shape
 };
 
 // Validates like launch_attention, then runs `path` (kDecode, kDecodeMma and kPrefill fail with

@@ -4,6 +4,7 @@
 // Shape: grid (column blocks, min(rows, 65535)); each thread owns one 8-element chunk of a row and
 // walks down the rows with stride gridDim.y.
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 
@@ -57,6 +58,7 @@ void dispatch_act(cpu::Activation act, const char* op, Fn&& fn) {
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads) act_mul_kernel(const T* gate, int64_t ldg, const T* up, int64_t ldu, T* out,
                                                            int64_t ldo, int64_t rows, int64_t cols) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t col0 = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * kVec;  // this thread's chunk [col0, col0 + 8)
     if (col0 >= cols) return;
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -80,6 +82,7 @@ __global__ void __launch_bounds__(kThreads) act_mul_kernel(const T* gate, int64_
 // x: T [rows, ldx]
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads) act_inplace_kernel(T* x, int64_t ldx, int64_t rows, int64_t cols) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t col0 = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * kVec;  // this thread's chunk [col0, col0 + 8)
     if (col0 >= cols) return;
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -113,9 +116,9 @@ void launch_act_mul(cpu::Activation act, const void* gate, int64_t ldg, const vo
     dispatch_16bit(dtype, op, [&](auto tag) {
         using T = typename decltype(tag)::type;
         dispatch_act(act, op, [&](auto fn) {
-            act_mul_kernel<T, decltype(fn)><<<grid, kThreads, 0, s>>>(static_cast<const T*>(gate), ldg,
-                                                                      static_cast<const T*>(up), ldu,
-                                                                      static_cast<T*>(out), ldo, rows, cols);
+            launch_after_previous(act_mul_kernel<T, decltype(fn)>, dim3(grid), dim3(kThreads), 0, s,
+                                  static_cast<const T*>(gate), ldg, static_cast<const T*>(up), ldu,
+                                  static_cast<T*>(out), ldo, rows, cols);
             TURBOLM_CUDA_CHECK_LAUNCH();
         });
     });
@@ -131,7 +134,8 @@ void launch_act_inplace(cpu::Activation act, void* x, int64_t ldx, int64_t rows,
     dispatch_16bit(dtype, op, [&](auto tag) {
         using T = typename decltype(tag)::type;
         dispatch_act(act, op, [&](auto fn) {
-            act_inplace_kernel<T, decltype(fn)><<<grid, kThreads, 0, s>>>(static_cast<T*>(x), ldx, rows, cols);
+            launch_after_previous(act_inplace_kernel<T, decltype(fn)>, dim3(grid), dim3(kThreads), 0, s,
+                                  static_cast<T*>(x), ldx, rows, cols);
             TURBOLM_CUDA_CHECK_LAUNCH();
         });
     });

@@ -3,6 +3,7 @@
 // variance) rather than kept in shared memory: rows are at most a few tens of KB and the re-reads hit
 // L1/L2, while the kernel stays the same for every width.
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 
@@ -36,6 +37,7 @@ template <typename Y>
 __global__ void __launch_bounds__(kThreads)
     rms_norm_kernel(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w, float eps, Y* __restrict__ y,
                     int64_t ldy, int64_t cols) {
+    wait_for_previous_grid();                         // launched after the previous kernel (programmatic_launch.cuh)
     const float* xr = x + int64_t(blockIdx.x) * ldx;  // this block's row
     Y* yr = y + int64_t(blockIdx.x) * ldy;
     const bool vec = row_vectorizable<Y>(xr, w, nullptr, yr, cols);
@@ -73,6 +75,7 @@ template <typename Y>
 __global__ void __launch_bounds__(kThreads)
     layer_norm_kernel(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w,
                       const float* __restrict__ b, float eps, Y* __restrict__ y, int64_t ldy, int64_t cols) {
+    wait_for_previous_grid();                         // launched after the previous kernel (programmatic_launch.cuh)
     const float* xr = x + int64_t(blockIdx.x) * ldx;  // this block's row
     Y* yr = y + int64_t(blockIdx.x) * ldy;
     const bool vec = row_vectorizable<Y>(xr, w, b, yr, cols);
@@ -135,7 +138,8 @@ void launch_rms_norm(const float* x, int64_t ldx, const float* w, float eps, voi
     if (rows == 0 || cols == 0) return;
     dispatch_float(y_dtype, op, [&](auto tag) {
         using Y = typename decltype(tag)::type;
-        rms_norm_kernel<Y><<<grid, kThreads, 0, s>>>(x, ldx, w, eps, static_cast<Y*>(y), ldy, cols);
+        launch_after_previous(rms_norm_kernel<Y>, dim3(grid), dim3(kThreads), 0, s, x, ldx, w, eps, static_cast<Y*>(y),
+                              ldy, cols);
         TURBOLM_CUDA_CHECK_LAUNCH();
     });
 }
@@ -148,7 +152,8 @@ void launch_layer_norm(const float* x, int64_t ldx, const float* w, const float*
     if (rows == 0 || cols == 0) return;
     dispatch_float(y_dtype, op, [&](auto tag) {
         using Y = typename decltype(tag)::type;
-        layer_norm_kernel<Y><<<grid, kThreads, 0, s>>>(x, ldx, w, b, eps, static_cast<Y*>(y), ldy, cols);
+        launch_after_previous(layer_norm_kernel<Y>, dim3(grid), dim3(kThreads), 0, s, x, ldx, w, b, eps,
+                              static_cast<Y*>(y), ldy, cols);
         TURBOLM_CUDA_CHECK_LAUNCH();
     });
 }

@@ -16,6 +16,7 @@
 #include <cuda_fp8.h>
 
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 
@@ -76,6 +77,7 @@ template <typename T, typename KV>
 __global__ void __launch_bounds__(kThreads)
     qkv_rope_kernel(const T* __restrict__ qkv, int64_t ldqkv, QkvRopeParams p, int hpb, T* __restrict__ q_out,
                     KV* __restrict__ k_cache, KV* __restrict__ v_cache) {
+    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     constexpr bool kCodes = !std::is_same_v<KV, T>;
     extern __shared__ __align__(16) float smem[];
     const int64_t t = blockIdx.x;  // token
@@ -223,9 +225,9 @@ void launch_qkv_rope(const void* qkv, int64_t ldqkv, const QkvRopeParams& p, DTy
         using T = typename decltype(tag)::type;
         auto launch = [&](auto kv_tag) {
             using KV = typename decltype(kv_tag)::type;
-            qkv_rope_kernel<T, KV><<<grid, kThreads, smem, s>>>(static_cast<const T*>(qkv), ldqkv, p, int(hpb),
-                                                                static_cast<T*>(q_out), static_cast<KV*>(k_cache),
-                                                                static_cast<KV*>(v_cache));
+            launch_after_previous(qkv_rope_kernel<T, KV>, dim3(grid), dim3(kThreads), smem, s,
+                                  static_cast<const T*>(qkv), ldqkv, p, int(hpb), static_cast<T*>(q_out),
+                                  static_cast<KV*>(k_cache), static_cast<KV*>(v_cache));
             TURBOLM_CUDA_CHECK_LAUNCH();
         };
         if (!p.k_scale)

@@ -1,0 +1,41 @@
+// Programmatic dependent launch for the kernels of a decode step. A decode step is a chain of short
+// kernels, each reading what the one before wrote; launched plainly, each waits for its predecessor
+// to finish before it is even scheduled, so every boundary costs a launch latency on top of the
+// drain. Launched with programmatic stream serialization, a kernel's blocks are scheduled while the
+// previous kernel drains and wait at wait_for_previous_grid(), which returns once that kernel has
+// finished and its writes are visible. Every kernel launched this way calls it before its first
+// global read or write (without the attribute it is a no-op), so nothing it does can race with
+// the predecessor.
+#pragma once
+
+#include <utility>
+
+#include <cuda_runtime.h>
+
+#include "ops/cuda/cuda_check.h"
+
+namespace turbolm::cuda {
+
+__device__ __forceinline__ void wait_for_previous_grid() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization (also when
+// captured into a CUDA graph, where it becomes a programmatic edge).
+template <typename... Params, typename... Args>
+void launch_after_previous(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                           Args&&... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    TURBOLM_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+
+}  // namespace turbolm::cuda
