@@ -20,6 +20,14 @@ __device__ __forceinline__ void wait_for_previous_grid() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 
+// For a kernel of at most one wave of blocks: lets the next kernel be scheduled now, into the SM
+// room this one leaves, instead of when its last block exits; that kernel still waits for this one
+// to finish. (A kernel of many waves would hand its later waves' room to blocks that only wait.)
+__device__ __forceinline__ void wait_for_previous_grid_and_release_next() {
+    wait_for_previous_grid();
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+}
+
 // kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization (also when
 // captured into a CUDA graph, where it becomes a programmatic edge).
 template <typename... Params, typename... Args>

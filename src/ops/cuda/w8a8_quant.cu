@@ -77,7 +77,7 @@ template <typename T, typename Codes, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
     quantize_rows_kernel(const T* __restrict__ x, int64_t ldx, const float* __restrict__ inv_smooth,
                          uint8_t* __restrict__ q, float* __restrict__ scale, int64_t cols, float zero_scale) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t r = blockIdx.x;
     const T* xr = x + r * ldx;
     uint8_t* qr = q + r * cols;
@@ -117,7 +117,7 @@ template <typename T, typename Codes, int kChunks>
 __global__ void __launch_bounds__(kThreads)
     quantize_rows_kept_kernel(const T* __restrict__ x, int64_t ldx, const float* __restrict__ inv_smooth,
                               uint8_t* __restrict__ q, float* __restrict__ scale, int64_t cols, float zero_scale) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t r = blockIdx.x;
     const T* xr = x + r * ldx;
     uint8_t* qr = q + r * cols;

@@ -142,7 +142,7 @@ __device__ __forceinline__ void finish_decode(DecodeStates<D, GC, kStates>& s, c
 // T: the type of q and out; KV: the pools' element type (T, int8_t or __nv_fp8_e4m3).
 template <typename T, typename KV, int D, int GC>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeParams p) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     using L = DecodeLayout<D, GC>;
     using C = attn::KvCode<KV>;
     using Vec = typename C::Vec8;
@@ -318,7 +318,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 //      d over splits slice, slice + n_slices, ...; the slices are added up through shared memory.
 template <typename T>
 __global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const DecodeParams p, int D) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     __shared__ float s_w[kDecodeMaxSplits];
     __shared__ float s_red[kCombineThreads / 32];
     __shared__ float s_part[kCombineThreads];

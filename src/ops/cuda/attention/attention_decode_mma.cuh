@@ -106,7 +106,7 @@ struct MmaDecodeTile {
 // block: kMmaThreads.
 template <typename T, typename KV, int D, bool kPrefetch>
 __global__ void __launch_bounds__(kMmaThreads) decode_attention_mma_kernel(const DecodeParams p) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     using L = MmaDecodeLayout<T, KV, D>;
     using M = std::conditional_t<L::kCodes, __half, T>;  // the tensor cores' element type
     using Tile = MmaDecodeTile<L>;

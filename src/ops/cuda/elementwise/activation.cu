@@ -4,9 +4,9 @@
 // Shape: grid (column blocks, min(rows, 65535)); each thread owns one 8-element chunk of a row and
 // walks down the rows with stride gridDim.y.
 #include "ops/cuda/cuda_check.h"
-#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -58,7 +58,7 @@ void dispatch_act(cpu::Activation act, const char* op, Fn&& fn) {
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads) act_mul_kernel(const T* gate, int64_t ldg, const T* up, int64_t ldu, T* out,
                                                            int64_t ldo, int64_t rows, int64_t cols) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t col0 = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * kVec;  // this thread's chunk [col0, col0 + 8)
     if (col0 >= cols) return;
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads) act_mul_kernel(const T* gate, int64_
 // x: T [rows, ldx]
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads) act_inplace_kernel(T* x, int64_t ldx, int64_t rows, int64_t cols) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     const int64_t col0 = (int64_t(blockIdx.x) * kThreads + threadIdx.x) * kVec;  // this thread's chunk [col0, col0 + 8)
     if (col0 >= cols) return;
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {

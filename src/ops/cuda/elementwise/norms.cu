@@ -3,9 +3,9 @@
 // variance) rather than kept in shared memory: rows are at most a few tens of KB and the re-reads hit
 // L1/L2, while the kernel stays the same for every width.
 #include "ops/cuda/cuda_check.h"
-#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -37,7 +37,7 @@ template <typename Y>
 __global__ void __launch_bounds__(kThreads)
     rms_norm_kernel(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w, float eps, Y* __restrict__ y,
                     int64_t ldy, int64_t cols) {
-    wait_for_previous_grid();                         // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();        // launched after the previous kernel (programmatic_launch.cuh)
     const float* xr = x + int64_t(blockIdx.x) * ldx;  // this block's row
     Y* yr = y + int64_t(blockIdx.x) * ldy;
     const bool vec = row_vectorizable<Y>(xr, w, nullptr, yr, cols);
@@ -75,7 +75,7 @@ template <typename Y>
 __global__ void __launch_bounds__(kThreads)
     layer_norm_kernel(const float* __restrict__ x, int64_t ldx, const float* __restrict__ w,
                       const float* __restrict__ b, float eps, Y* __restrict__ y, int64_t ldy, int64_t cols) {
-    wait_for_previous_grid();                         // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();        // launched after the previous kernel (programmatic_launch.cuh)
     const float* xr = x + int64_t(blockIdx.x) * ldx;  // this block's row
     Y* yr = y + int64_t(blockIdx.x) * ldy;
     const bool vec = row_vectorizable<Y>(xr, w, b, yr, cols);

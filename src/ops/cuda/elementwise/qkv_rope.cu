@@ -16,9 +16,9 @@
 #include <cuda_fp8.h>
 
 #include "ops/cuda/cuda_check.h"
-#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -77,7 +77,7 @@ template <typename T, typename KV>
 __global__ void __launch_bounds__(kThreads)
     qkv_rope_kernel(const T* __restrict__ qkv, int64_t ldqkv, QkvRopeParams p, int hpb, T* __restrict__ q_out,
                     KV* __restrict__ k_cache, KV* __restrict__ v_cache) {
-    wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     constexpr bool kCodes = !std::is_same_v<KV, T>;
     extern __shared__ __align__(16) float smem[];
     const int64_t t = blockIdx.x;  // token
