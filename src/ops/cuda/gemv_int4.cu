@@ -139,6 +139,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
         }
     }
 
+    grid_dependents_launch();  // the weights are read: the next kernel may be scheduled (it still waits)
 #pragma unroll
     for (int i = 0; i < 4; ++i) partial[warp][i][lane] = acc[i];
     __syncthreads();
