@@ -20,9 +20,10 @@ __device__ __forceinline__ void wait_for_previous_grid() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 
-// For a kernel of at most one wave of blocks: lets the next kernel be scheduled now, into the SM
-// room this one leaves, instead of when its last block exits; that kernel still waits for this one
-// to finish. (A kernel of many waves would hand its later waves' room to blocks that only wait.)
+// Also lets the next kernel be scheduled as soon as every block of this one has started (not when
+// the last one exits), into the SM room this one leaves; that kernel still waits for this one to
+// finish. Every block must have started, so a kernel of many waves releases at its last wave and
+// gives away no room its own blocks need.
 __device__ __forceinline__ void wait_for_previous_grid_and_release_next() {
     wait_for_previous_grid();
     asm volatile("griddepcontrol.launch_dependents;" :::);
