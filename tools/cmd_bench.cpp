@@ -140,8 +140,10 @@ private:
         const auto load_start = Clock::now();
         std::unique_ptr<TensorParallelGroup> group;
         if (tensor_parallel_ > 1) {
-            if (device != Device::kCuda) fail(StatusCode::kInvalidArgument, "--tensor-parallel needs --device cuda");
-            const SplitModelSpec spec{dir.string(), dummy_weights_, seed_, quantize_, kv_cache_dtype_};
+            if (device != Device::kCuda && launched)
+                fail(StatusCode::kInvalidArgument, "ranks started by a launcher need --device cuda");
+            const SplitModelSpec spec{dir.string(), dummy_weights_, seed_, quantize_, kv_cache_dtype_,
+                                      device_name(device)};
             group = launched ? TensorParallelGroup::join_launched(tensor_parallel_, rendezvous_address())
                              : TensorParallelGroup::start(tensor_parallel_, spec);
             mo.comm = group->comm();

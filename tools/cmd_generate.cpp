@@ -10,6 +10,7 @@
 #include "core/parallel.h"
 #include "engine/chat_prompt.h"
 #include "engine/generate.h"
+#include "engine/tensor_parallel_group.h"
 #include "io/generation_config.h"
 #include "tokenizer/tokenizer.h"
 
@@ -17,7 +18,7 @@ namespace turbolm::cli {
 namespace {
 
 class GenerateCommand final : public Command {
-public:
+  public:
     CLI::App* add_to(CLI::App& app) override {
         CLI::App* sub = app.add_subcommand("generate", "Generate tokens from a prompt");
         sub->add_option("--model,-m", model_dir_, "Hugging Face model directory")->required();
@@ -42,11 +43,16 @@ public:
         sub->add_option("--matmul-precision", precision_,
                         "f32: activations stay f32 (reference); weight: multiply in the weights' 16-bit type")
             ->check(CLI::IsMember({"f32", "weight"}));
-        sub->add_option("--quantize", quantize_, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only) or fp8 (W8A8)")
+        sub->add_option(
+               "--quantize", quantize_,
+               "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only) or fp8 (W8A8)")
             ->check(CLI::IsMember({"none", "int8", "int4", "fp8"}));
         sub->add_option("--kv-cache-dtype", kv_cache_dtype_,
                         "What the KV cache stores: auto (default: the activation dtype), int8 or fp8 (E4M3)")
             ->check(CLI::IsMember({"auto", "int8", "fp8"}));
+        sub->add_option("--tensor-parallel,--tp", tensor_parallel_,
+                        "Split the model over N ranks: GPUs with --device cuda, processes with --device cpu")
+            ->check(CLI::Range(1, 64));
         sub->add_flag("--json", json_, "Print the result as JSON");
         return sub;
     }
@@ -55,7 +61,7 @@ public:
         return run_guarded([&] { generate_and_print(); });
     }
 
-private:
+  private:
     SamplingParams sampling(const GenerationConfig& gen) const {
         SamplingParams p;
         // HF semantics: without do_sample the model decodes greedily; with it, the shipped defaults apply.
@@ -102,6 +108,13 @@ private:
         mo.device = parse_device(device_);
         mo.quantize = parse_weight_quantization(quantize_);
         mo.kv_cache_dtype = parse_kv_cache_dtype(kv_cache_dtype_);
+        std::unique_ptr<TensorParallelGroup> group;
+        if (tensor_parallel_ > 1) {
+            const SplitModelSpec spec{model_dir_,      dummy_weights_, mo.seed,   quantize_,
+                                      kv_cache_dtype_, device_,        precision_};
+            group = TensorParallelGroup::start(tensor_parallel_, spec);
+            mo.comm = group->comm();
+        }
         auto model = Model::load(model_dir_, mo);
         const GenerationConfig gen = GenerationConfig::load(model_dir_);
 
@@ -129,6 +142,7 @@ private:
             std::fflush(stdout);
             return true;
         });
+        if (group) group->finish(*model);  // the other ranks stop following
         if (stream && detok) std::fputs(detok->flush().c_str(), stdout);
         const double prefill_tps = r.prefill_seconds > 0 ? double(r.prompt_tokens) / r.prefill_seconds : 0.0;
         const double decode_tps =
@@ -148,9 +162,11 @@ private:
         } else {
             std::printf("\n");
             std::fflush(stdout);
-            std::fprintf(stderr, "prompt %lld tokens, prefill %.1f tokens/s; generated %zu tokens (%s), decode %.2f tokens/s; seed %llu\n",
-                         (long long)r.prompt_tokens, prefill_tps, r.tokens.size(), r.finish_reason.c_str(),
-                         decode_tps, (unsigned long long)r.seed);
+            std::fprintf(stderr,
+                         "prompt %lld tokens, prefill %.1f tokens/s; generated %zu tokens (%s), decode %.2f tokens/s; "
+                         "seed %llu\n",
+                         (long long)r.prompt_tokens, prefill_tps, r.tokens.size(), r.finish_reason.c_str(), decode_tps,
+                         (unsigned long long)r.seed);
         }
     }
 
@@ -171,10 +187,13 @@ private:
     std::string precision_ = "f32";
     std::string quantize_ = "none";
     std::string kv_cache_dtype_ = "auto";
+    int tensor_parallel_ = 1;
 };
 
 }  // namespace
 
-std::unique_ptr<Command> make_generate_command() { return std::make_unique<GenerateCommand>(); }
+std::unique_ptr<Command> make_generate_command() {
+    return std::make_unique<GenerateCommand>();
+}
 
 }  // namespace turbolm::cli

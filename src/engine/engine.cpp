@@ -444,10 +444,11 @@ Expected<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
         if (config.tensor_parallel < 1)
             fail(StatusCode::kInvalidArgument, "tensor_parallel must be >= 1, not ", config.tensor_parallel);
         if (config.tensor_parallel > 1) {
-            if (mo.device != Device::kCuda)
-                fail(StatusCode::kInvalidArgument, "tensor parallelism runs on CUDA devices, not ", config.device);
+            if (mo.device != Device::kCuda && !config.tensor_parallel_address.empty())
+                fail(StatusCode::kInvalidArgument, "ranks started by a launcher run on CUDA devices, not ",
+                     config.device);
             const SplitModelSpec spec{config.model_dir, config.dummy_weights, 0, config.quantize,
-                                      config.kv_cache_dtype};
+                                      config.kv_cache_dtype, config.device};
             impl->group = config.tensor_parallel_address.empty()
                               ? TensorParallelGroup::start(config.tensor_parallel, spec)
                               : TensorParallelGroup::join_launched(config.tensor_parallel,

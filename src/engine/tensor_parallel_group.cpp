@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -14,9 +14,11 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/parallel.h"
 #include "models/split_steps.h"
 #include "parallel/nccl_communicator.h"
 #include "parallel/rendezvous.h"
+#include "parallel/socket_communicator.h"
 
 namespace turbolm {
 namespace {
@@ -43,6 +45,7 @@ std::string visible_device_of(int rank) {
     return ids[size_t(rank)];
 }
 
+// `device`: the CUDA_VISIBLE_DEVICES of the child; empty for a CPU rank.
 pid_t spawn_worker(const std::string& exe, const std::vector<std::string>& args, const std::string& device) {
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(exe.c_str()));
@@ -54,7 +57,7 @@ pid_t spawn_worker(const std::string& exe, const std::vector<std::string>& args,
         // The child sees only its own GPU. It watches for rank 0's end itself (run_tensor_parallel_worker
         // with --parent-pid): PR_SET_PDEATHSIG would fire when the forking thread ends, and `serve`
         // loads the model on a thread that ends once loading is done.
-        ::setenv("CUDA_VISIBLE_DEVICES", device.c_str(), 1);
+        if (!device.empty()) ::setenv("CUDA_VISIBLE_DEVICES", device.c_str(), 1);
         ::execv(exe.c_str(), argv.data());
         ::_exit(127);
     }
@@ -64,8 +67,9 @@ pid_t spawn_worker(const std::string& exe, const std::vector<std::string>& args,
 }  // namespace
 
 std::vector<std::string> SplitModelSpec::worker_args() const {
-    std::vector<std::string> a = {"--model", model_dir, "--seed", std::to_string(seed), "--quantize", quantize,
-                                  "--kv-cache-dtype", kv_cache_dtype};
+    std::vector<std::string> a = {
+        "--model",      model_dir,  "--seed", std::to_string(seed), "--quantize", quantize, "--kv-cache-dtype",
+        kv_cache_dtype, "--device", device,   "--matmul-precision", precision};
     if (dummy_weights) a.push_back("--dummy-weights");
     return a;
 }
@@ -74,8 +78,8 @@ ModelOptions split_model_options(const SplitModelSpec& spec, std::shared_ptr<Com
     ModelOptions mo;
     mo.dummy_weights = spec.dummy_weights;
     mo.seed = spec.seed;
-    mo.device = Device::kCuda;
-    mo.precision = ops::MatmulPrecision::kWeightType;
+    mo.device = spec.device == "cpu" ? Device::kCpu : Device::kCuda;
+    mo.precision = spec.precision == "f32" ? ops::MatmulPrecision::kF32 : ops::MatmulPrecision::kWeightType;
     mo.quantize = parse_weight_quantization(spec.quantize);
     mo.kv_cache_dtype = parse_kv_cache_dtype(spec.kv_cache_dtype);
     mo.comm = std::move(comm);
@@ -91,20 +95,40 @@ struct TensorParallelGroup::Watch {
 std::unique_ptr<TensorParallelGroup> TensorParallelGroup::start(int world, const SplitModelSpec& spec,
                                                                 const std::string& worker_exe) {
     TURBOLM_REQUIRE(world >= 2, "a tensor-parallel group of ", world, " ranks");
+    TURBOLM_REQUIRE(spec.device == "cuda" || spec.device == "cpu", "tensor parallelism on device '", spec.device, "'");
+    const bool cpu = spec.device == "cpu";
     std::string why;
-    if (!nccl_available(&why)) fail(StatusCode::kUnimplemented, "tensor parallelism needs NCCL: ", why);
+    if (!cpu && !nccl_available(&why)) fail(StatusCode::kUnimplemented, "tensor parallelism needs NCCL: ", why);
     const std::string exe = worker_exe.empty() ? "/proc/self/exe" : worker_exe;
-    const std::string id = nccl_unique_id();
+    // GPU ranks find each other through NCCL's id; CPU ranks connect to rank 0, which listens before
+    // they start.
+    std::unique_ptr<SocketGroupRoot> root;
+    std::string group;
+    if (cpu) {
+        root = std::make_unique<SocketGroupRoot>();
+        group = root->address();
+        // The ranks share this machine's cores: each takes its share (the workers likewise).
+        set_num_threads(std::max(1, num_threads() / world));
+    } else {
+        group = nccl_unique_id();
+    }
     std::unique_ptr<TensorParallelGroup> g(new TensorParallelGroup());
     for (int r = 1; r < world; ++r) {
-        std::vector<std::string> args = {"tp-worker", "--rank", std::to_string(r), "--world", std::to_string(world),
-                                         "--nccl-id", id, "--parent-pid", std::to_string(::getpid())};
+        std::vector<std::string> args = {"tp-worker",
+                                         "--rank",
+                                         std::to_string(r),
+                                         "--world",
+                                         std::to_string(world),
+                                         cpu ? "--group-address" : "--nccl-id",
+                                         group,
+                                         "--parent-pid",
+                                         std::to_string(::getpid())};
         for (auto& a : spec.worker_args()) args.push_back(a);
-        g->workers_.push_back(spawn_worker(exe, args, visible_device_of(r)));
+        g->workers_.push_back(spawn_worker(exe, args, cpu ? std::string() : visible_device_of(r)));
     }
     g->watch();
     log::info("tensor parallel: waiting for ", world - 1, " more rank(s) to join");
-    g->comm_ = nccl_communicator(0, world, id);
+    g->comm_ = cpu ? root->accept(world) : nccl_communicator(0, world, group);
     return g;
 }
 
@@ -162,7 +186,7 @@ TensorParallelGroup::~TensorParallelGroup() {
     watch_->thread.join();
 }
 
-int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, const SplitModelSpec& spec,
+int run_tensor_parallel_worker(int rank, int world, const std::string& group, const SplitModelSpec& spec,
                                int parent_pid) {
     if (parent_pid > 0) {
         // No rank outlives rank 0: a collective would wait for it forever.
@@ -173,9 +197,11 @@ int run_tensor_parallel_worker(int rank, int world, const std::string& nccl_id, 
             }
         }).detach();
     }
-    auto comm = nccl_communicator(rank, world, nccl_id);
+    const bool cpu = spec.device == "cpu";
+    if (cpu) set_num_threads(std::max(1, num_threads() / world));  // as rank 0 does
+    auto comm = cpu ? socket_communicator_member(rank, world, group) : nccl_communicator(rank, world, group);
     auto model = Model::load(spec.model_dir, split_model_options(spec, comm));
-    ops::trim_device_memory(Device::kCuda);
+    if (!cpu) ops::trim_device_memory(Device::kCuda);
     const int64_t steps = follow_split_steps(*model);
     log::debug("tensor parallel rank ", rank, ": ", steps, " steps");
     return 0;

@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "core/error.h"
-#include "core/half.h"
+#include "parallel/collective_helpers.h"
 
 namespace turbolm {
 namespace {
@@ -62,46 +62,22 @@ class LocalCommunicator final : public Communicator {
     int world() const override { return group_->world(); }
 
     void all_reduce_sum(Tensor& x) override {
-        if (x.device() != Device::kCpu) return through_host(x, [&](Tensor& h) { all_reduce_sum(h); });
+        if (x.device() != Device::kCpu) return collective::through_host(x, [&](Tensor& h) { all_reduce_sum(h); });
         require_local(x, "all_reduce_sum");
         // Each rank sums every rank's copy into a private buffer, in rank order, then all write back.
         std::vector<const void*> all;
         group_->exchange(rank_, x.raw_data(), all);
-        const int64_t n = x.numel();
-        std::vector<float> sum(static_cast<size_t>(n), 0.0f);
-        for (const void* p : all) {
-            switch (x.dtype()) {
-                case DType::kF32: {
-                    const float* v = static_cast<const float*>(p);
-                    for (int64_t i = 0; i < n; ++i) sum[size_t(i)] += v[i];
-                    break;
-                }
-                case DType::kBF16:
-                case DType::kF16: {
-                    const uint16_t* v = static_cast<const uint16_t*>(p);
-                    const bool bf = x.dtype() == DType::kBF16;
-                    for (int64_t i = 0; i < n; ++i) sum[size_t(i)] += bf ? bf16_to_f32(v[i]) : f16_to_f32(v[i]);
-                    break;
-                }
-                default:
-                    fail(StatusCode::kInvalidArgument, "all_reduce_sum of ", x.describe());
-            }
-        }
+        collective::RankOrderSum sum(x.dtype(), x.numel());
+        for (const void* p : all) sum.add(p);
         group_->barrier();  // everyone has read every input
-        if (x.dtype() == DType::kF32) {
-            std::memcpy(x.raw_data(), sum.data(), size_t(n) * sizeof(float));
-        } else {
-            uint16_t* out = static_cast<uint16_t*>(x.raw_data());
-            const bool bf = x.dtype() == DType::kBF16;
-            for (int64_t i = 0; i < n; ++i) out[i] = bf ? f32_to_bf16(sum[size_t(i)]) : f32_to_f16(sum[size_t(i)]);
-        }
+        sum.store(x.raw_data());
         group_->barrier();  // no rank reuses x before all have written
     }
 
     void all_gather(const Tensor& in, Tensor& out) override {
         if (out.device() != Device::kCpu) {
             const Tensor host_in = in.to_device(Device::kCpu);
-            return through_host(out, [&](Tensor& h) { all_gather(host_in, h); });
+            return collective::through_host(out, [&](Tensor& h) { all_gather(host_in, h); });
         }
         require_local(in, "all_gather input");
         require_local(out, "all_gather output");
@@ -115,7 +91,7 @@ class LocalCommunicator final : public Communicator {
     }
 
     void broadcast(Tensor& x, int root) override {
-        if (x.device() != Device::kCpu) return through_host(x, [&](Tensor& h) { broadcast(h, root); });
+        if (x.device() != Device::kCpu) return collective::through_host(x, [&](Tensor& h) { broadcast(h, root); });
         require_local(x, "broadcast");
         TURBOLM_CHECK(root >= 0 && root < world(), "broadcast from rank ", root, " of ", world());
         std::vector<const void*> all;
@@ -125,14 +101,6 @@ class LocalCommunicator final : public Communicator {
     }
 
   private:
-    // Runs `collective` on a host copy of the device tensor t and copies the result back.
-    template <typename Fn>
-    static void through_host(Tensor& t, Fn&& collective) {
-        Tensor host = t.to_device(Device::kCpu);
-        collective(host);
-        t.copy_from(host);
-    }
-
     static void require_local(const Tensor& t, const char* what) {
         TURBOLM_CHECK(t.device() == Device::kCpu && t.is_contiguous(), what,
                       ": the local communicator takes "

@@ -13,11 +13,15 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "parallel/socket_util.h"
 
 namespace turbolm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using net::Clock;
+using net::Fd;
+using net::remaining_ms;
+using net::split_address;
 
 std::optional<int> env_int(const char* name) {
     const char* v = std::getenv(name);
@@ -26,28 +30,6 @@ std::optional<int> env_int(const char* name) {
     const long x = std::strtol(v, &end, 10);
     if (*end != '\0' || x < 0 || x > 1 << 20) fail(StatusCode::kInvalidArgument, name, "=", v, " is not a rank");
     return int(x);
-}
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-};
-
-std::pair<std::string, std::string> split_address(const std::string& address) {
-    const size_t colon = address.rfind(':');
-    if (colon == std::string::npos || colon + 1 == address.size())
-        fail(StatusCode::kInvalidArgument, "rendezvous address '", address, "' is not host:port");
-    return {address.substr(0, colon), address.substr(colon + 1)};
-}
-
-int remaining_ms(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    return left > 0 ? int(left) : 0;
 }
 
 void serve_id(const std::string& port, int clients, const std::string& id, Clock::time_point deadline) {
@@ -59,22 +41,22 @@ void serve_id(const std::string& port, int clients, const std::string& id, Clock
         fail(StatusCode::kInvalidArgument, "rendezvous port '", port, "'");
     Fd listener(::socket(res->ai_family, res->ai_socktype, res->ai_protocol));
     const int on = 1, off = 0;
-    ::setsockopt(listener.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    ::setsockopt(listener.fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);  // IPv4 clients too
-    const int bound = ::bind(listener.fd, res->ai_addr, res->ai_addrlen);
+    ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    ::setsockopt(listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);  // IPv4 clients too
+    const int bound = ::bind(listener.get(), res->ai_addr, res->ai_addrlen);
     ::freeaddrinfo(res);
-    if (listener.fd < 0 || bound != 0 || ::listen(listener.fd, clients) != 0)
+    if (listener.get() < 0 || bound != 0 || ::listen(listener.get(), clients) != 0)
         fail(StatusCode::kInternal, "rendezvous: cannot listen on port ", port, ": ", std::strerror(errno));
     const std::string line = id + "\n";
     for (int served = 0; served < clients;) {
-        pollfd p{listener.fd, POLLIN, 0};
+        pollfd p{listener.get(), POLLIN, 0};
         const int ready = ::poll(&p, 1, remaining_ms(deadline));
         if (ready <= 0)
             fail(StatusCode::kInternal, "rendezvous: ", served, " of ", clients,
                  " ranks fetched the group id before the timeout");
-        Fd c(::accept(listener.fd, nullptr, nullptr));
-        if (c.fd < 0) continue;
-        if (::send(c.fd, line.data(), line.size(), MSG_NOSIGNAL) == ssize_t(line.size())) ++served;
+        Fd c(::accept(listener.get(), nullptr, nullptr));
+        if (c.get() < 0) continue;
+        if (::send(c.get(), line.data(), line.size(), MSG_NOSIGNAL) == ssize_t(line.size())) ++served;
     }
 }
 
@@ -86,13 +68,13 @@ std::string fetch_id(const std::string& host, const std::string& port, Clock::ti
         if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) == 0) {
             for (addrinfo* a = res; a; a = a->ai_next) {
                 Fd s(::socket(a->ai_family, a->ai_socktype, a->ai_protocol));
-                if (s.fd < 0 || ::connect(s.fd, a->ai_addr, a->ai_addrlen) != 0) continue;
+                if (s.get() < 0 || ::connect(s.get(), a->ai_addr, a->ai_addrlen) != 0) continue;
                 std::string got;
                 char buf[512];
                 for (;;) {
-                    pollfd p{s.fd, POLLIN, 0};
+                    pollfd p{s.get(), POLLIN, 0};
                     if (::poll(&p, 1, remaining_ms(deadline)) <= 0) break;
-                    const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+                    const ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
                     if (n <= 0) break;
                     got.append(buf, size_t(n));
                     if (const size_t nl = got.find('\n'); nl != std::string::npos) {

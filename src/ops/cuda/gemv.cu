@@ -1,11 +1,13 @@
+#include <type_traits>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
-#include "ops/cuda/programmatic_launch.cuh"
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/packed_dot.cuh"
+#include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda {
 namespace {
@@ -76,22 +78,22 @@ void launch_typed(const void* x, int64_t ldx, const void* w, int64_t ldw, void* 
     auto xs = static_cast<const T*>(x);
     auto ws = static_cast<const T*>(w);
     auto ys = static_cast<OutT*>(y);
+    auto launch = [&](auto rows) {
+        launch_after_previous(gemv_kernel<T, OutT, decltype(rows)::value>, grid, block, 0, stream, xs, ldx, ws, ldw, ys,
+                              ldy, n, k, accumulate);
+    };
     switch (m) {
         case 1:
-            launch_after_previous(gemv_kernel<T, OutT, 1>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
-                                  ldy, n, k, accumulate);
+            launch(std::integral_constant<int, 1>{});
             break;
         case 2:
-            launch_after_previous(gemv_kernel<T, OutT, 2>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
-                                  ldy, n, k, accumulate);
+            launch(std::integral_constant<int, 2>{});
             break;
         case 3:
-            launch_after_previous(gemv_kernel<T, OutT, 3>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
-                                  ldy, n, k, accumulate);
+            launch(std::integral_constant<int, 3>{});
             break;
         case 4:
-            launch_after_previous(gemv_kernel<T, OutT, 4>, dim3(grid), dim3(block), 0, stream, xs, ldx, ws, ldw, ys,
-                                  ldy, n, k, accumulate);
+            launch(std::integral_constant<int, 4>{});
             break;
         default:
             fail(StatusCode::kInvalidArgument, "gemv: ", m, " rows (at most ", kGemvMaxRows, ")");

@@ -10,10 +10,17 @@
 namespace turbolm {
 namespace {
 
-std::string model_dir() { return (test::fixtures_dir() / "hf-tiny" / "llama-gqa").string(); }
+std::string model_dir() {
+    return (test::fixtures_dir() / "hf-tiny" / "llama-gqa").string();
+}
 
 int turbolm(const std::string& args, std::string* out) {
     return test::run_command(test::turbolm_binary().string() + " " + args, out);
+}
+
+// The same, without what the command writes to stderr.
+int turbolm_stdout(const std::string& args, std::string* out) {
+    return test::run_command("{ " + test::turbolm_binary().string() + " " + args + " 2>/dev/null; }", out);
 }
 
 TEST(Cli, GenerateMatchesTheGoldenGreedyContinuation) {
@@ -30,9 +37,40 @@ TEST(Cli, GenerateMatchesTheGoldenGreedyContinuation) {
     EXPECT_GT(j["prefill_tokens_per_second"].get<double>(), 0.0);
 }
 
+// --tensor-parallel on the CPU: rank 0 starts `turbolm tp-worker` processes that load their parts
+// of the model and follow its steps over loopback TCP. The split model must generate what the whole
+// one does, greedily and with a seeded sample, and leave no process behind.
+TEST(Cli, GenerateSplitOverCpuProcessesMatchesTheWholeModel) {
+    for (const std::string model : {"llama-gqa", "gpt2", "falcon-mqa"}) {
+        const std::string dir = (test::fixtures_dir() / "hf-tiny" / model).string();
+        for (const std::string sampling : {"--temperature 0", "--temperature 1.0 --top-p 0.9 --seed 7"}) {
+            const std::string cmd = "generate --model " + dir +
+                                    " --prompt-ids 162,289,318,293,273,314 -n 12 --ignore-eos --json " + sampling;
+            // The log lines go to stderr; only the JSON result is parsed.
+            std::string whole, split;
+            ASSERT_EQ(turbolm_stdout(cmd, &whole), 0) << whole;
+            ASSERT_EQ(turbolm_stdout(cmd + " --tensor-parallel 2", &split), 0) << split;
+            EXPECT_EQ(nlohmann::json::parse(split)["tokens"], nlohmann::json::parse(whole)["tokens"])
+                << model << " " << sampling;
+        }
+    }
+    std::string ps;
+    test::run_command("pgrep -f '[t]urbolm tp-worker' || true", &ps);  // [t]: not pgrep's own shell
+    EXPECT_EQ(ps, "") << "tensor-parallel ranks left running";
+}
+
+TEST(Cli, TensorParallelNamesTheDimensionThatDoesNotSplit) {
+    std::string out;
+    // llama-gqa has 2 KV heads: 3 ranks cannot share them.
+    EXPECT_NE(turbolm("generate --model " + model_dir() + " --prompt-ids 1,2,3 -n 2 --tensor-parallel 3 2>&1", &out),
+              0);
+    EXPECT_NE(out.find("does not split over 3 tensor-parallel ranks"), std::string::npos) << out;
+}
+
 TEST(Cli, SameSeedSameSample) {
     std::string a, b, c;
-    const std::string cmd = "generate --model " + model_dir() + " --prompt-ids 5,6,7 -n 12 --temperature 1.0 --top-p 0.95 ";
+    const std::string cmd =
+        "generate --model " + model_dir() + " --prompt-ids 5,6,7 -n 12 --temperature 1.0 --top-p 0.95 ";
     ASSERT_EQ(turbolm(cmd + "--seed 42 --json", &a), 0) << a;
     ASSERT_EQ(turbolm(cmd + "--seed 42 --json", &b), 0) << b;
     ASSERT_EQ(turbolm(cmd + "--seed 43 --json", &c), 0) << c;
@@ -70,8 +108,8 @@ TEST(Cli, DummyWeightsNeedOnlyAConfig) {
     std::filesystem::copy_file(test::fixtures_dir() / "hf-tiny" / "qwen2-qkv-bias" / "config.json",
                                dir.path() / "config.json");
     std::string out;
-    ASSERT_EQ(turbolm("generate --dummy-weights --model " + dir.path().string() + " --prompt-ids 1,2 -n 3 --json", &out),
-              0)
+    ASSERT_EQ(
+        turbolm("generate --dummy-weights --model " + dir.path().string() + " --prompt-ids 1,2 -n 3 --json", &out), 0)
         << out;
     EXPECT_EQ(nlohmann::json::parse(out)["tokens"].size(), 3u);
 }

@@ -345,21 +345,16 @@ void launch_decode_mma_typed(const AttentionArgs& a, const DecodePlan& plan, cud
     // GPU unsplit (H200: 8B shape at batch 256, 63 vs 69 us; at batch 64, 103 vs 77).
     const int64_t units = int64_t(n_seqs) * p.n_head_kv * p.head_chunks;
     const bool prefetch = a.kv.k_scale != nullptr || (p.n_splits == 1 && units >= kMmaPrefetchUnits);
-    if (a.shape.head_dim == 64) {
-        if (prefetch)
-            launch_after_previous(decode_attention_mma_kernel<T, KV, 64, true>, dim3(grid), dim3(kMmaThreads), 0,
-                                  stream, p);
-        else
-            launch_after_previous(decode_attention_mma_kernel<T, KV, 64, false>, dim3(grid), dim3(kMmaThreads), 0,
-                                  stream, p);
-    } else {
-        if (prefetch)
-            launch_after_previous(decode_attention_mma_kernel<T, KV, 128, true>, dim3(grid), dim3(kMmaThreads), 0,
-                                  stream, p);
-        else
-            launch_after_previous(decode_attention_mma_kernel<T, KV, 128, false>, dim3(grid), dim3(kMmaThreads), 0,
-                                  stream, p);
-    }
+    auto launch = [&](auto head_dim, auto two_tiles) {
+        launch_after_previous(decode_attention_mma_kernel<T, KV, decltype(head_dim)::value, decltype(two_tiles)::value>,
+                              grid, dim3(kMmaThreads), 0, stream, p);
+    };
+    using D64 = std::integral_constant<int, 64>;
+    using D128 = std::integral_constant<int, 128>;
+    if (a.shape.head_dim == 64)
+        prefetch ? launch(D64{}, std::true_type{}) : launch(D64{}, std::false_type{});
+    else
+        prefetch ? launch(D128{}, std::true_type{}) : launch(D128{}, std::false_type{});
     TURBOLM_CUDA_CHECK_LAUNCH();
     launch_decode_combine<T>(p, int(a.shape.head_dim), n_seqs, stream);
 }
