@@ -62,32 +62,20 @@ void serve_id(const std::string& port, int clients, const std::string& id, Clock
 
 std::string fetch_id(const std::string& host, const std::string& port, Clock::time_point deadline) {
     for (;;) {
-        addrinfo hints{}, *res = nullptr;
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) == 0) {
-            for (addrinfo* a = res; a; a = a->ai_next) {
-                Fd s(::socket(a->ai_family, a->ai_socktype, a->ai_protocol));
-                if (s.get() < 0 || ::connect(s.get(), a->ai_addr, a->ai_addrlen) != 0) continue;
-                std::string got;
-                char buf[512];
-                for (;;) {
-                    pollfd p{s.get(), POLLIN, 0};
-                    if (::poll(&p, 1, remaining_ms(deadline)) <= 0) break;
-                    const ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
-                    if (n <= 0) break;
-                    got.append(buf, size_t(n));
-                    if (const size_t nl = got.find('\n'); nl != std::string::npos) {
-                        ::freeaddrinfo(res);
-                        return got.substr(0, nl);
-                    }
-                }
-            }
-            ::freeaddrinfo(res);
+        Fd s = net::connect_retrying(host, port, deadline, "rendezvous: no group id from");
+        std::string got;
+        char buf[512];
+        for (;;) {
+            pollfd p{s.get(), POLLIN, 0};
+            if (::poll(&p, 1, remaining_ms(deadline)) <= 0) break;
+            const ssize_t n = ::recv(s.get(), buf, sizeof buf, 0);
+            if (n <= 0) break;
+            got.append(buf, size_t(n));
+            if (const size_t nl = got.find('\n'); nl != std::string::npos) return got.substr(0, nl);
         }
         if (Clock::now() >= deadline)
             fail(StatusCode::kInternal, "rendezvous: no group id from ", host, ":", port, " before the timeout");
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // rank 0 may not listen yet
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a connection that ended early
     }
 }
 

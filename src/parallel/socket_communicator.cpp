@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include <netdb.h>
@@ -198,27 +197,12 @@ std::shared_ptr<Communicator> socket_communicator_member(int rank, int world, co
     TURBOLM_REQUIRE(world >= 2 && rank >= 1 && rank < world, "rank ", rank, " of ", world);
     const auto [host, port] = net::split_address(address);
     const auto deadline = net::Clock::now() + std::chrono::seconds(timeout_s);
-    for (;;) {
-        addrinfo hints{}, *res = nullptr;
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) == 0) {
-            for (addrinfo* a = res; a; a = a->ai_next) {
-                net::Fd s(::socket(a->ai_family, a->ai_socktype, a->ai_protocol));
-                if (s.get() < 0 || ::connect(s.get(), a->ai_addr, a->ai_addrlen) != 0) continue;
-                ::freeaddrinfo(res);
-                no_delay(s.get());
-                send_header(s.get(), Op::kHello, rank, 0);
-                std::vector<net::Fd> peers;
-                peers.push_back(std::move(s));
-                return std::make_shared<SocketCommunicator>(rank, world, std::move(peers));
-            }
-            ::freeaddrinfo(res);
-        }
-        if (net::Clock::now() >= deadline)
-            fail(StatusCode::kInternal, "tensor-parallel group: rank 0 at ", address, " did not answer in time");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // rank 0 may not listen yet
-    }
+    net::Fd s = net::connect_retrying(host, port, deadline, "tensor-parallel group: no rank 0 at");
+    no_delay(s.get());
+    send_header(s.get(), Op::kHello, rank, 0);
+    std::vector<net::Fd> peers;
+    peers.push_back(std::move(s));
+    return std::make_shared<SocketCommunicator>(rank, world, std::move(peers));
 }
 
 }  // namespace turbolm

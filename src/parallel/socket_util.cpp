@@ -2,7 +2,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
+#include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +34,26 @@ std::pair<std::string, std::string> split_address(const std::string& address) {
 int remaining_ms(Clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     return left > 0 ? int(left) : 0;
+}
+
+Fd connect_retrying(const std::string& host, const std::string& port, Clock::time_point deadline, const char* what) {
+    for (;;) {
+        addrinfo hints{}, *res = nullptr;
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) == 0) {
+            for (addrinfo* a = res; a; a = a->ai_next) {
+                Fd s(::socket(a->ai_family, a->ai_socktype, a->ai_protocol));
+                if (s.get() < 0 || ::connect(s.get(), a->ai_addr, a->ai_addrlen) != 0) continue;
+                ::freeaddrinfo(res);
+                return s;
+            }
+            ::freeaddrinfo(res);
+        }
+        if (Clock::now() >= deadline)
+            fail(StatusCode::kInternal, what, " ", host, ":", port, " (nothing answered in time)");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
 }
 
 void send_all(int fd, const void* data, size_t bytes, const char* what) {

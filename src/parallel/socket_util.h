@@ -31,6 +31,10 @@ std::pair<std::string, std::string> split_address(const std::string& address);
 // Milliseconds left until `deadline` (0 once it has passed), for poll().
 int remaining_ms(Clock::time_point deadline);
 
+// A connection to host:port, retrying while nothing listens there yet (the peer may still be
+// starting); once `deadline` has passed, throws "<what> host:port (nothing answered in time)".
+Fd connect_retrying(const std::string& host, const std::string& port, Clock::time_point deadline, const char* what);
+
 // Sends or receives exactly `bytes` bytes; throws naming `what` when the peer is gone.
 void send_all(int fd, const void* data, size_t bytes, const char* what);
 void recv_all(int fd, void* data, size_t bytes, const char* what);
