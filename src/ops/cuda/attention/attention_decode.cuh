@@ -380,7 +380,7 @@ void launch_decode_combine(const DecodeParams& p, int head_dim, int n_seqs, cuda
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
-// The grid of both decode kernels: x = split, y = kv_head * head_chunks + chunk, z = sequence.
+// The grid of the CUDA-core decode kernel: x = split, y = kv_head * head_chunks + chunk, z = sequence.
 inline dim3 decode_grid(const DecodeParams& p, int n_seqs) {
     return dim3(unsigned(p.n_splits), unsigned(p.n_head_kv * p.head_chunks), unsigned(n_seqs));
 }

@@ -102,8 +102,8 @@ struct MmaDecodeTile {
     float k_scale[2], v_scale[2];
 };
 
-// T: q/out type; KV: pool element type; kPrefetch: two tiles in flight per warp. Grid as decode_grid;
-// block: kMmaThreads.
+// T: q/out type; KV: pool element type; kPrefetch: two tiles in flight per warp. Grid: one CTA per
+// kMmaWarps work items; block: kMmaThreads.
 template <typename T, typename KV, int D, bool kPrefetch>
 __global__ void __launch_bounds__(kMmaThreads) decode_attention_mma_kernel(const DecodeParams p) {
     wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
