@@ -37,7 +37,6 @@ constexpr int kMmaWarps = 4;  // work items per CTA
 constexpr int kMmaThreads = 32 * kMmaWarps;
 constexpr int kMmaTileKeys = 16;             // keys per warp per tile
 constexpr int kMmaHeads = 8;                 // query heads per work item (the n of the mma)
-constexpr int64_t kMmaPrefetchUnits = 1024;  // 16-bit pools: (sequence, KV head) pairs that fill an H200
 
 // T: the type of q and out; KV: the pools' element type; M: the type the tensor cores multiply.
 template <typename T, typename KV, int D>
@@ -344,7 +343,7 @@ void launch_decode_mma_typed(const AttentionArgs& a, const DecodePlan& plan, cud
     // second tile costs 64 more registers, hence fewer resident warps) only when the items fill the
     // GPU unsplit (H200: 8B shape at batch 256, 63 vs 69 us; at batch 64, 103 vs 77).
     const int64_t units = int64_t(n_seqs) * p.n_head_kv * p.head_chunks;
-    const bool prefetch = a.kv.k_scale != nullptr || (p.n_splits == 1 && units >= kMmaPrefetchUnits);
+    const bool prefetch = a.kv.k_scale != nullptr || (p.n_splits == 1 && units >= kMmaDecodeFullUnits);
     auto launch = [&](auto head_dim, auto two_tiles) {
         launch_after_previous(decode_attention_mma_kernel<T, KV, decltype(head_dim)::value, decltype(two_tiles)::value>,
                               grid, dim3(kMmaThreads), 0, stream, p);

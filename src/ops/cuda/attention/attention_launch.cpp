@@ -25,8 +25,6 @@ constexpr int64_t kDecodeMinSplitKeys = 128;
 // keys per split.
 constexpr int64_t kMmaDecodeWarpsPerSm = 8;
 constexpr int64_t kMmaDecodeMinSplitKeys = 64;
-// (sequence, KV head) pairs that fill an H200 with one warp each.
-constexpr int64_t kMmaDecodeFullUnits = 1024;
 // Positions and lengths are int32 on the device; keep index arithmetic (key + lane, pos - window)
 // far from overflow.
 constexpr int64_t kMaxPositions = int64_t(1) << 30;

@@ -53,6 +53,10 @@ struct DecodePlan {
 // mma: for the tensor-core kernel, whose work items are single warps with up to 8 query heads each.
 DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape, bool mma);
 
+// (sequence, KV head) pairs that fill an H200 with one warp each: from there the tensor-core decode
+// kernel also wins over 16-bit pools, and keeps two tiles in flight per warp.
+constexpr int64_t kMmaDecodeFullUnits = 1024;
+
 // Most splits a decode launch uses (each combine thread walks all of them).
 constexpr int kDecodeMaxSplits = 128;
 
