@@ -38,6 +38,37 @@ void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrec
     }
 }
 
+void linear_forward(const ProductInput& in, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate) {
+    if (in.x.defined()) return linear_forward(in.x, l, y, p, accumulate);
+    TURBOLM_CHECK(l.format == WeightFormat::kFp8, "FP8 activation codes given to a ", weight_format_name(l.format),
+                  " product");
+    const ops::OpProfileScope profile("fp8", in.codes, &l.w);
+    ops::linear_fp8_codes(in.codes, in.scales, l.w, l.scale, l.b, y, accumulate);
+}
+
+bool take_fp8_codes(std::initializer_list<const Linear*> products) {
+    if (current_linear_observer()) return false;
+    bool any = false;
+    for (const Linear* l : products) {
+        if (!l) continue;
+        if (l->format != WeightFormat::kFp8) return false;
+        any = true;
+    }
+    return any;
+}
+
+ProductInput norm_for_products(const ModelConfig& cfg, const Norm& n, const Tensor& x, bool fp8_codes, Tensor& y) {
+    if (!fp8_codes || cfg.norm != NormKind::kRms) {
+        norm_forward(cfg, n, x, y);
+        return ProductInput(y);
+    }
+    const int64_t T = x.size(0);
+    Tensor codes = Tensor::empty({T, x.size(1)}, DType::kF8E4M3, x.device());
+    Tensor scales = Tensor::empty({T}, DType::kF32, x.device());
+    ops::rms_norm_fp8(x, n.w, cfg.norm_eps, y.dtype(), codes, scales);
+    return ProductInput(std::move(codes), std::move(scales), y.dtype());
+}
+
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y) {
     if (cfg.norm == NormKind::kRms) {
         ops::rms_norm(x, n.w, cfg.norm_eps, y);
@@ -48,23 +79,33 @@ void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor
 
 namespace {
 
-// residual += down(act(gate(x)) * up(x))
-void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const Tensor& x, Tensor& residual,
+// residual += down(act(gate(x)) * up(x)); the activations act_dtype on device.
+void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const ProductInput& x, Tensor& residual,
                    ops::MatmulPrecision p) {
-    const int64_t T = x.size(0);
+    const int64_t T = x.rows();
+    const DType act_dtype = x.dtype;
+    const Device device = x.device();
     Tensor gate, up;
     if (f.gate_up.w.defined()) {
         const int64_t n_ff = f.gate_up.out() / 2;
-        Tensor both = Tensor::empty({T, 2 * n_ff}, x.dtype(), x.device());
+        Tensor both = Tensor::empty({T, 2 * n_ff}, act_dtype, device);
         linear_forward(x, f.gate_up, both, p);
         gate = both.slice(1, 0, n_ff);
         up = both.slice(1, n_ff, 2 * n_ff);
     } else {
         const int64_t n_ff = f.gate.out();
-        gate = Tensor::empty({T, n_ff}, x.dtype(), x.device());
-        up = Tensor::empty({T, n_ff}, x.dtype(), x.device());
+        gate = Tensor::empty({T, n_ff}, act_dtype, device);
+        up = Tensor::empty({T, n_ff}, act_dtype, device);
         linear_forward(x, f.gate, gate, p);
         linear_forward(x, f.up, up, p);
+    }
+    if (take_fp8_codes({&f.down})) {
+        Tensor codes = Tensor::empty(gate.shape(), DType::kF8E4M3, device);
+        Tensor scales = Tensor::empty({T}, DType::kF32, device);
+        ops::act_mul_fp8(cfg.act, gate, up, codes, scales);
+        linear_forward(ProductInput(std::move(codes), std::move(scales), act_dtype), f.down, residual, p,
+                       /*accumulate=*/true);
+        return;
     }
     ops::act_mul(cfg.act, gate, up, gate);
     linear_forward(gate, f.down, residual, p, /*accumulate=*/true);
@@ -133,22 +174,30 @@ void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tenso
         Tensor xin = Tensor::empty({n, D}, x.dtype(), dev);
         ops::gather_rows(x, idx, xin);
         Tensor out = Tensor::zeros({n, D}, DType::kF32, dev);
-        gated_forward(cfg, f.experts[size_t(e)], xin, out, p);
+        gated_forward(cfg, f.experts[size_t(e)], ProductInput(xin), out, p);
         ops::scatter_add_rows(out, idx, w, residual);
     }
 }
 
 }  // namespace
 
-void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
+bool ffn_takes_fp8_codes(const ModelConfig& cfg, const LayerWeights& lw) {
+    if (cfg.ffn != FfnKind::kGated) return false;
+    const GatedFfn& f = lw.gated;
+    return f.gate_up.w.defined() ? take_fp8_codes({&f.gate_up}) : take_fp8_codes({&f.gate, &f.up});
+}
+
+void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const ProductInput& x, Tensor& residual,
                  ops::MatmulPrecision precision) {
+    if (cfg.ffn == FfnKind::kGated) return gated_forward(cfg, lw.gated, x, residual, precision);
+    TURBOLM_CHECK(x.x.defined(), "FP8 activation codes given to a non-gated FFN");
     switch (cfg.ffn) {
-        case FfnKind::kGated: return gated_forward(cfg, lw.gated, x, residual, precision);
-        case FfnKind::kPlain: return plain_forward(cfg, lw.plain, x, residual, precision);
+        case FfnKind::kPlain: return plain_forward(cfg, lw.plain, x.x, residual, precision);
         case FfnKind::kMoe:
-        if (moe_routes_without_host(cfg, lw.moe, x, x.size(0)))
-            return moe_forward_on_device(cfg, lw.moe, x, residual, precision);
-        return moe_forward(cfg, lw.moe, x, residual, precision);
+        if (moe_routes_without_host(cfg, lw.moe, x.x, x.x.size(0)))
+            return moe_forward_on_device(cfg, lw.moe, x.x, residual, precision);
+        return moe_forward(cfg, lw.moe, x.x, residual, precision);
+        case FfnKind::kGated: break;
     }
 }
 

@@ -2,6 +2,8 @@
 // block written in ops only. Architecture files load these; transformer.cpp runs them.
 #pragma once
 
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -84,12 +86,39 @@ struct ModelWeights {
     Linear lm_head;  // w aliases tok_embd when embeddings are tied
 };
 
+// What the products that read one activation get: its rows x, or, where every one of them is FP8
+// W8A8, only the per-token FP8 codes and scales they would have made of x, computed by the kernel
+// that produces the activation (the rows are then never written or read back).
+struct ProductInput {
+    Tensor x;              // [T, in] in the activation dtype, or undefined
+    Tensor codes, scales;  // f8e4m3 [T, in] and f32 [T], or undefined
+    DType dtype;           // the activation dtype (of x, or of the rows the codes stand for)
+    ProductInput(Tensor rows) : x(std::move(rows)), dtype(x.dtype()) {}
+    ProductInput(Tensor c, Tensor s, DType rows_dtype)
+        : codes(std::move(c)), scales(std::move(s)), dtype(rows_dtype) {}
+    const Tensor& some() const { return x.defined() ? x : codes; }
+    int64_t rows() const { return some().size(0); }
+    Device device() const { return some().device(); }
+};
+
+// Whether the given products (null entries skipped, at least one given) can all take FP8 codes:
+// all FP8 W8A8 and none observed (calibration sees the rows themselves).
+bool take_fp8_codes(std::initializer_list<const Linear*> products);
+
 // Block forwards. x: [T, n_embd] in the activation dtype; the residual is f32 [T, n_embd] and the
 // FFN's output is added into it.
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
+// The norm of x for products that read nothing else: the FP8 codes of the norm when `fp8_codes`
+// (and the norm is RMSNorm), else the rows, written to y (the activation dtype, [T, n_embd]).
+ProductInput norm_for_products(const ModelConfig& cfg, const Norm& n, const Tensor& x, bool fp8_codes, Tensor& y);
 // y (+)= x @ l^T + b, whatever form l's weight has (see WeightFormat).
 void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate = false);
-void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const Tensor& x, Tensor& residual,
+void linear_forward(const ProductInput& in, const Linear& l, Tensor& y, ops::MatmulPrecision p,
+                    bool accumulate = false);
+// The FFN products that read the block's input: the fused [gate; up] or gate and up (gated FFNs), or
+// none (the other kinds, whose input is always rows).
+bool ffn_takes_fp8_codes(const ModelConfig& cfg, const LayerWeights& lw);
+void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const ProductInput& x, Tensor& residual,
                  ops::MatmulPrecision precision);
 // Whether a step of n_tokens runs its expert layers without the host (so it can be graph-recorded).
 bool moe_routes_without_host(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, int64_t n_tokens);

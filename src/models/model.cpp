@@ -71,12 +71,17 @@ const Tensor& Model::inv_freq_for(int64_t max_len) const {
     return inv_freq_;
 }
 
-void Model::attention_block(int64_t layer, const Tensor& x, const StepInputs& in, KvCache& kv,
+bool Model::attention_takes_fp8_codes(int64_t layer) const {
+    const AttentionWeights& aw = w_.layers[size_t(layer)].attn;
+    return aw.fused() ? take_fp8_codes({&aw.qkv}) : take_fp8_codes({&aw.q, &aw.k, &aw.v});
+}
+
+void Model::attention_block(int64_t layer, const ProductInput& x, const StepInputs& in, KvCache& kv,
                             Tensor& residual) const {
     const LayerWeights& lw = w_.layers[size_t(layer)];
     const AttentionWeights& aw = lw.attn;
     const Device dev = options_.device;
-    const int64_t T = x.size(0), H = cfg_.n_head, Hkv = cfg_.n_head_kv, hd = cfg_.head_dim;
+    const int64_t T = x.rows(), H = cfg_.n_head, Hkv = cfg_.n_head_kv, hd = cfg_.head_dim;
     const int64_t q_dim = H * hd, kv_dim = Hkv * hd;
     const auto p = options_.precision;
 
@@ -163,8 +168,8 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
     Tensor h_mlp = cfg_.parallel_two_norms ? Tensor::empty({T, cfg_.n_embd}, act_dtype_, dev) : h;
     for (int64_t l = 0; l < cfg_.n_layer; ++l) {
         const LayerWeights& lw = w_.layers[size_t(l)];
-        norm_forward(cfg_, lw.attn_norm, x, h);
         if (cfg_.parallel_residual) {
+            norm_forward(cfg_, lw.attn_norm, x, h);
             // Both branches read the layer input; compute the MLP's norm before x changes.
             if (cfg_.parallel_two_norms) norm_forward(cfg_, lw.mlp_norm, x, h_mlp);
             begin_partial_sums(x);
@@ -172,12 +177,14 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
             ffn_forward(cfg_, lw, h_mlp, x, options_.precision);
             end_partial_sums(x);
         } else {
+            // The norms' outputs feed only the products after them: FP8 ones get the norm's codes.
+            const ProductInput attn_in = norm_for_products(cfg_, lw.attn_norm, x, attention_takes_fp8_codes(l), h);
             begin_partial_sums(x);
-            attention_block(l, h, in, kv, x);
+            attention_block(l, attn_in, in, kv, x);
             end_partial_sums(x);
-            norm_forward(cfg_, lw.mlp_norm, x, h);
+            const ProductInput ffn_in = norm_for_products(cfg_, lw.mlp_norm, x, ffn_takes_fp8_codes(cfg_, lw), h);
             begin_partial_sums(x);
-            ffn_forward(cfg_, lw, h, x, options_.precision);
+            ffn_forward(cfg_, lw, ffn_in, x, options_.precision);
             end_partial_sums(x);
         }
     }

@@ -77,6 +77,16 @@ void gather_columns(const Tensor& src, const Tensor& perm, Tensor& dst);
 // function at every batch size. CPU: x, y f32. GPU: x 16-bit, y f32 or x's type (cuBLASLt FP8).
 void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
                 bool accumulate = false);
+// linear_fp8 of activations already quantized: codes f8e4m3 [m, in] and scales f32 [m] as linear_fp8
+// quantizes x (rms_norm_fp8, act_mul_fp8). y: f32 (CPU); f32 or 16-bit (GPU).
+void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q, const Tensor& scale, const Tensor& b,
+                      Tensor& y, bool accumulate = false);
+// The FP8 activations of a product made by the kernel that computes them, so that the rows are never
+// written and read back: codes f8e4m3 [T, n] and scales f32 [T] are exactly what linear_fp8 makes of
+// what rms_norm(x, w, eps) into `dtype` (f32 on the CPU, 16-bit on the GPU), or act_mul(act, gate,
+// up), would have written. x: f32 [T, n]; gate, up: [T, n] in the activation dtype.
+void rms_norm_fp8(const Tensor& x, const Tensor& w, float eps, DType dtype, Tensor& codes, Tensor& scales);
+void act_mul_fp8(Activation act, const Tensor& gate, const Tensor& up, Tensor& codes, Tensor& scales);
 // Per-row FP8: scale[r] = max|w[r, :]| / 448 (1 for an all-zero row), q = e4m3(w / scale) rounded to
 // nearest even, saturating. w: f32/bf16/f16 [out, in]; q: f8e4m3 [out, in]; scale: f32 [out].
 void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale);

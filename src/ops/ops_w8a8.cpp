@@ -52,6 +52,55 @@ void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Ten
                     accumulate);
 }
 
+void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q, const Tensor& scale, const Tensor& b,
+                      Tensor& y, bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(codes, linear_fp8_codes(codes, scales, q, scale, b, y, accumulate))
+    require_cpu(codes, "linear_fp8_codes");
+    require_cpu(scales, "linear_fp8_codes scales");
+    TURBOLM_CHECK(codes.dtype() == DType::kF8E4M3 && codes.ndim() == 2 && codes.is_contiguous(),
+                  "linear_fp8_codes takes contiguous f8e4m3 codes [m, in], got ", codes.describe());
+    // The product's checks with x standing in for the codes (same shape).
+    const Tensor shape_of_x = Tensor::wrap(nullptr, codes.shape(), DType::kF32, nullptr);
+    const Dims d = check_w8a8("linear_fp8_codes", shape_of_x, q, DType::kF8E4M3, scale, y);
+    TURBOLM_CHECK(scales.dtype() == DType::kF32 && scales.numel() == d.m && scales.is_contiguous(),
+                  "linear_fp8_codes scales ", scales.describe(), " for ", d.m, " rows");
+    cpu::linear_fp8_codes(codes.data<uint8_t>(), scales.data<float>(), q.data<uint8_t>(), q.stride(0),
+                          scale.data<float>(), f32_vector_or_null(b, d.n, "linear_fp8 bias"), y.data<float>(),
+                          y.stride(0), d.m, d.n, d.k, accumulate);
+}
+
+namespace {
+
+// Quantizes the f32 rows an op wrote, as linear_fp8 quantizes its input.
+void quantize_activations(const Tensor& rows, Tensor& codes, Tensor& scales) {
+    require_cpu(codes, "FP8 activation codes");
+    require_cpu(scales, "FP8 activation scales");
+    TURBOLM_CHECK(codes.dtype() == DType::kF8E4M3 && codes.shape() == rows.shape() && codes.is_contiguous() &&
+                      scales.dtype() == DType::kF32 && scales.numel() == rows.size(0) && scales.is_contiguous(),
+                  "FP8 activations: codes ", codes.describe(), " scales ", scales.describe(), " for ",
+                  rows.describe());
+    cpu::quantize_rows_fp8(rows.raw_data(), DType::kF32, rows.stride(0), codes.data<uint8_t>(), scales.data<float>(),
+                           rows.size(0), rows.size(1), /*zero_scale=*/0.0f);
+}
+
+}  // namespace
+
+void rms_norm_fp8(const Tensor& x, const Tensor& w, float eps, DType dtype, Tensor& codes, Tensor& scales) {
+    TURBOLM_DISPATCH_CUDA(x, rms_norm_fp8(x, w, eps, dtype, codes, scales))
+    TURBOLM_CHECK(dtype == DType::kF32 && x.ndim() == 2, "rms_norm_fp8 on the CPU takes 2-D f32 rows into f32, got ",
+                  x.describe(), " into ", dtype_name(dtype));
+    Tensor y = Tensor::empty(x.shape(), DType::kF32);
+    rms_norm(x, w, eps, y);
+    quantize_activations(y, codes, scales);
+}
+
+void act_mul_fp8(Activation act, const Tensor& gate, const Tensor& up, Tensor& codes, Tensor& scales) {
+    TURBOLM_DISPATCH_CUDA(gate, act_mul_fp8(act, gate, up, codes, scales))
+    Tensor h = Tensor::empty(gate.shape(), gate.dtype());
+    act_mul(act, gate, up, h);
+    quantize_activations(h, codes, scales);
+}
+
 void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale) {
     TURBOLM_DISPATCH_CUDA(w, quantize_rows_fp8(w, q, scale))
     require_cpu(q, "quantized weight");

@@ -100,23 +100,29 @@ void quantize_rows_int8_smooth(const float* x, int64_t ldx, const float* inv_smo
     });
 }
 
-void linear_fp8(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, const float* scale, const float* bias,
-                float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate) {
+void linear_fp8_codes(const uint8_t* xq, const float* xscale, const uint8_t* q, int64_t ldq, const float* scale,
+                      const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate) {
     const std::array<float, 256>& value = e4m3_values();
-    std::vector<uint8_t> xq(static_cast<size_t>(m * k));
-    std::vector<float> xs(static_cast<size_t>(m)), xd(static_cast<size_t>(m * k));
-    quantize_rows_fp8(x, DType::kF32, ldx, xq.data(), xs.data(), m, k, 0.0f);
-    for (size_t i = 0; i < xq.size(); ++i) xd[i] = value[xq[i]];
+    std::vector<float> xd(static_cast<size_t>(m * k));
+    for (size_t i = 0; i < xd.size(); ++i) xd[i] = value[xq[i]];
     parallel_for(n, 16, [&](int64_t begin, int64_t end) {
         std::vector<float> row(static_cast<size_t>(k));
         for (int64_t r = begin; r < end; ++r) {
             for (int64_t c = 0; c < k; ++c) row[size_t(c)] = value[q[r * ldq + c]];
             for (int64_t t = 0; t < m; ++t) {
                 const float acc = dot(xd.data() + t * k, row.data(), k);
-                store(acc * xs[size_t(t)] * scale[r] + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
+                store(acc * xscale[t] * scale[r] + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
             }
         }
     });
+}
+
+void linear_fp8(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, const float* scale, const float* bias,
+                float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate) {
+    std::vector<uint8_t> xq(static_cast<size_t>(m * k));
+    std::vector<float> xs(static_cast<size_t>(m));
+    quantize_rows_fp8(x, DType::kF32, ldx, xq.data(), xs.data(), m, k, 0.0f);
+    linear_fp8_codes(xq.data(), xs.data(), q, ldq, scale, bias, y, ldy, m, n, k, accumulate);
 }
 
 void linear_w8a8_int8(const float* x, int64_t ldx, const float* inv_smooth, const int8_t* q, int64_t ldq,

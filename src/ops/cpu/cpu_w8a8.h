@@ -27,6 +27,10 @@ void quantize_rows_int8_smooth(const float* x, int64_t ldx, const float* inv_smo
 void linear_fp8(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, const float* scale, const float* bias,
                 float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate);
 
+// linear_fp8 with x already quantized: xq e4m3 [m, k] contiguous, xscale [m].
+void linear_fp8_codes(const uint8_t* xq, const float* xscale, const uint8_t* q, int64_t ldq, const float* scale,
+                      const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate);
+
 // y[t, r] (+)= acc[t, r] * xscale[t] * scale[r] + bias[r] with acc the exact int32 sum of the products of
 // quantize_rows_int8_smooth(x) and q.   shapes as linear_fp8; q: int8 [n, k]; inv_smooth: [k] or null
 void linear_w8a8_int8(const float* x, int64_t ldx, const float* inv_smooth, const int8_t* q, int64_t ldq,

@@ -1,5 +1,6 @@
 // W8A8 on the GPU: the activations are quantized per token into scratch memory (from the caching
-// pool, or the graph's private pool while capturing), then multiplied with the 8-bit weights by the
+// pool, or the graph's private pool while capturing), or arrive quantized by the kernel that computed
+// them (rms_norm_fp8, act_mul_fp8: w8a8_quant.cu), then multiplied with the 8-bit weights by the
 // fastest path that takes the shape:
 //   - up to 8 tokens: the weight-streaming tensor-core kernel (w8a8_gemv.cu), which reads the weights once;
 //   - FP8: one cuBLASLt call with outer-vector scales (Hopper) and the bias in its epilogue;
@@ -31,8 +32,9 @@ struct Dims {
     int64_t m, n, k;
 };
 
-// The checks both products share: 2-D operands with contiguous rows, x 16-bit, y f32 or x's type,
-// and 8-bit weights whose rows the tensor cores can load (in % 16 == 0, 16-byte aligned).
+// The checks the products share: 2-D operands with contiguous rows, x 16-bit and y f32 or x's type
+// (or x already FP8 codes and y f32 or 16-bit), and 8-bit weights whose rows the tensor cores can
+// load (in % 16 == 0, 16-byte aligned).
 Dims check_product(const char* op, const Tensor& x, const Tensor& q, DType qtype, const Tensor& scale,
                    const Tensor& y) {
     require_cuda(q, op);
@@ -40,8 +42,11 @@ Dims check_product(const char* op, const Tensor& x, const Tensor& q, DType qtype
     TURBOLM_CHECK(
         x.ndim() == 2 && y.ndim() == 2 && q.ndim() == 2 && x.stride(1) == 1 && y.stride(1) == 1 && q.stride(1) == 1, op,
         " expects 2-D tensors with contiguous rows: x ", x.describe(), " q ", q.describe(), " y ", y.describe());
-    TURBOLM_CHECK(is_16bit(x.dtype()) && (y.dtype() == DType::kF32 || y.dtype() == x.dtype()), op,
-                  " on the GPU takes 16-bit x and y f32 or x's type, got ", x.describe(), " ", y.describe());
+    const bool codes = x.dtype() == DType::kF8E4M3;
+    TURBOLM_CHECK(codes ? y.dtype() == DType::kF32 || is_16bit(y.dtype())
+                        : is_16bit(x.dtype()) && (y.dtype() == DType::kF32 || y.dtype() == x.dtype()),
+                  op, " on the GPU takes 16-bit x (or its FP8 codes) and y f32 or 16-bit, got ", x.describe(), " ",
+                  y.describe());
     TURBOLM_CHECK(q.dtype() == qtype, op, " weight must be ", dtype_name(qtype), ", got ", q.describe());
     const Dims d{x.size(0), q.size(0), x.size(1)};
     TURBOLM_CHECK(q.size(1) == d.k && y.size(0) == d.m && y.size(1) == d.n, op, " shapes: x ", x.describe(), " q ",
@@ -93,6 +98,65 @@ void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Ten
     cuda::launch_quantize_rows_fp8(x.raw_data(), x.dtype(), x.stride(0), xq.data<uint8_t>(), xs.data<float>(), d.m, d.k,
                                    /*zero_scale=*/0.0f, cuda::stream());
     product(DType::kF8E4M3, xq, xs, q, scale, bias, y, accumulate);
+}
+
+namespace {
+
+// Codes f8e4m3 [rows, cols] contiguous and scales f32 [rows] on the GPU.
+void check_codes(const char* op, const Tensor& codes, const Tensor& scales, int64_t rows, int64_t cols) {
+    require_cuda(codes, op);
+    require_cuda(scales, op);
+    TURBOLM_CHECK(codes.dtype() == DType::kF8E4M3 && codes.ndim() == 2 && codes.is_contiguous() &&
+                      codes.size(0) == rows && codes.size(1) == cols && scales.dtype() == DType::kF32 &&
+                      scales.numel() == rows && scales.is_contiguous(),
+                  op, ": codes ", codes.describe(), " and scales ", scales.describe(), " for ", rows, " rows of ",
+                  cols);
+}
+
+}  // namespace
+
+void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q, const Tensor& scale, const Tensor& b,
+                      Tensor& y, bool accumulate) {
+    require_cuda(codes, "linear_fp8_codes");
+    TURBOLM_CHECK(codes.dtype() == DType::kF8E4M3, "linear_fp8_codes takes f8e4m3 codes, got ", codes.describe());
+    const Dims d = check_product("linear_fp8_codes", codes, q, DType::kF8E4M3, scale, y);
+    check_codes("linear_fp8_codes", codes, scales, d.m, d.k);
+    const float* bias = f32_vector(b, d.n, "linear_fp8 bias");
+    if (d.m == 0 || d.n == 0) return;
+    product(DType::kF8E4M3, codes, scales, q, scale, bias, y, accumulate);
+}
+
+void rms_norm_fp8(const Tensor& x, const Tensor& w, float eps, DType dtype, Tensor& codes, Tensor& scales) {
+    require_cuda(x, "rms_norm_fp8 input");
+    TURBOLM_CHECK(x.dtype() == DType::kF32 && x.ndim() == 2 && x.stride(1) == 1 && is_16bit(dtype),
+                  "rms_norm_fp8 takes f32 rows into bf16 or f16, got ", x.describe(), " into ", dtype_name(dtype));
+    const int64_t rows = x.size(0), cols = x.size(1);
+    check_codes("rms_norm_fp8", codes, scales, rows, cols);
+    const float* wp = f32_vector(w, cols, "rms_norm_fp8 weight");
+    if (cuda::launch_rms_norm_fp8(x.data<float>(), x.stride(0), wp, eps, dtype, codes.data<uint8_t>(),
+                                  scales.data<float>(), rows, cols, cuda::stream()))
+        return;
+    Tensor y = Tensor::empty({rows, cols}, dtype, Device::kCuda);
+    ops::rms_norm(x, w, eps, y);
+    cuda::launch_quantize_rows_fp8(y.raw_data(), dtype, cols, codes.data<uint8_t>(), scales.data<float>(), rows, cols,
+                                   /*zero_scale=*/0.0f, cuda::stream());
+}
+
+void act_mul_fp8(Activation act, const Tensor& gate, const Tensor& up, Tensor& codes, Tensor& scales) {
+    require_cuda(gate, "act_mul_fp8 gate");
+    require_cuda(up, "act_mul_fp8 up");
+    TURBOLM_CHECK(gate.ndim() == 2 && gate.shape() == up.shape() && is_16bit(gate.dtype()) &&
+                      up.dtype() == gate.dtype() && gate.stride(1) == 1 && up.stride(1) == 1,
+                  "act_mul_fp8 tensors ", gate.describe(), " ", up.describe());
+    const int64_t rows = gate.size(0), cols = gate.size(1);
+    check_codes("act_mul_fp8", codes, scales, rows, cols);
+    if (cuda::launch_act_mul_fp8(act, gate.raw_data(), gate.stride(0), up.raw_data(), up.stride(0), gate.dtype(),
+                                 codes.data<uint8_t>(), scales.data<float>(), rows, cols, cuda::stream()))
+        return;
+    Tensor h = Tensor::empty({rows, cols}, gate.dtype(), Device::kCuda);
+    ops::act_mul(act, gate, up, h);
+    cuda::launch_quantize_rows_fp8(h.raw_data(), h.dtype(), cols, codes.data<uint8_t>(), scales.data<float>(), rows,
+                                   cols, /*zero_scale=*/0.0f, cuda::stream());
 }
 
 void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale) {

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include "core/dtype.h"
+#include "ops/cpu/cpu_kernels.h"
 
 namespace turbolm::cuda {
 
@@ -22,5 +23,18 @@ void launch_quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* 
 // x: [rows, ldx] in dtype (f32/bf16/f16); inv_smooth: f32 [cols] or null; q: int8 [rows, cols] contiguous
 void launch_quantize_rows_int8_smooth(const void* x, DType dtype, int64_t ldx, const float* inv_smooth, int8_t* q,
                                       float* scale, int64_t rows, int64_t cols, cudaStream_t stream);
+
+// FP8 activations quantized by the kernel that computes them, so that the 16-bit rows are never
+// written or read back: the codes and scales (as launch_quantize_rows_fp8 with zero_scale 0) of
+//   rms_norm: y = w * (x * rsqrt(mean(x^2) + eps)) rounded to dtype, as launch_rms_norm computes it;
+//   act_mul:  act(gate) * up rounded to dtype (that of gate and up), as launch_act_mul computes it.
+// Each returns false, having queued nothing, where the row is not fused: more than 16384 long, not
+// a multiple of 8, or its rows not 16-byte aligned; the caller then runs the op and quantizes.
+// x: f32 [rows, ldx]; w: f32 [cols] or null; gate, up: dtype [rows, ldg / ldu]; dtype bf16 or f16;
+// q: e4m3 bytes [rows, cols] contiguous; scale: f32 [rows]
+bool launch_rms_norm_fp8(const float* x, int64_t ldx, const float* w, float eps, DType dtype, uint8_t* q,
+                         float* scale, int64_t rows, int64_t cols, cudaStream_t stream);
+bool launch_act_mul_fp8(cpu::Activation act, const void* gate, int64_t ldg, const void* up, int64_t ldu, DType dtype,
+                        uint8_t* q, float* scale, int64_t rows, int64_t cols, cudaStream_t stream);
 
 }  // namespace turbolm::cuda

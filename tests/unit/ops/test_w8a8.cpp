@@ -287,6 +287,51 @@ TEST(W8a8Cpu, Fp8TokensDoNotDependOnTheirBatch) {
     }
 }
 
+// Activations quantized by their producer (rms_norm_fp8, act_mul_fp8) are the producer's rows as
+// quantize_rows_fp8 would make them, and their products are linear_fp8's of those rows.
+TEST(W8a8Cpu, FusedActivationCodesAreTheRowsQuantized) {
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    const int64_t m = 5, n = 24, k = 96;
+    const Tensor x = random_matrix(m, k, rng, 2.0f), gate = random_matrix(m, k, rng, 1.0f),
+                 up = random_matrix(m, k, rng, 1.0f), norm_w = random_matrix(1, k, rng, 1.0f).view({k});
+    const Tensor w = random_matrix(n, k, rng, 0.05f);
+    Tensor q = Tensor::empty({n, k}, DType::kF8E4M3), scale = Tensor::empty({n}, DType::kF32);
+    ops::quantize_rows_fp8(w, q, scale);
+    auto rows_then_product = [&](const Tensor& rows) {
+        Tensor y = filled(m, n, kNaN);
+        ops::linear_fp8(rows, q, scale, Tensor(), y);
+        return y;
+    };
+    auto codes_then_product = [&](const Tensor& codes, const Tensor& scales) {
+        Tensor y = filled(m, n, kNaN);
+        ops::linear_fp8_codes(codes, scales, q, scale, Tensor(), y);
+        return y;
+    };
+    Tensor normed = Tensor::empty({m, k}, DType::kF32), h = Tensor::empty({m, k}, DType::kF32);
+    ops::rms_norm(x, norm_w, 1e-5f, normed);
+    ops::act_mul(ops::Activation::kSilu, gate, up, h);
+    Tensor codes = Tensor::empty({m, k}, DType::kF8E4M3), scales = Tensor::empty({m}, DType::kF32);
+    Tensor want_codes = Tensor::empty({m, k}, DType::kF8E4M3), want_scales = Tensor::empty({m}, DType::kF32);
+
+    ops::rms_norm_fp8(x, norm_w, 1e-5f, DType::kF32, codes, scales);
+    ops::quantize_rows_fp8(normed, want_codes, want_scales);
+    EXPECT_EQ(std::memcmp(codes.raw_data(), want_codes.raw_data(), size_t(m * k)), 0) << "seed " << seed;
+    Tensor a = rows_then_product(normed), b = codes_then_product(codes, scales);
+    EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), size_t(a.nbytes())), 0) << "seed " << seed;
+
+    ops::act_mul_fp8(ops::Activation::kSilu, gate, up, codes, scales);
+    ops::quantize_rows_fp8(h, want_codes, want_scales);
+    EXPECT_EQ(std::memcmp(codes.raw_data(), want_codes.raw_data(), size_t(m * k)), 0) << "seed " << seed;
+    a = rows_then_product(h);
+    b = codes_then_product(codes, scales);
+    EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), size_t(a.nbytes())), 0) << "seed " << seed;
+
+    EXPECT_THROW(ops::rms_norm_fp8(x, norm_w, 1e-5f, DType::kBF16, codes, scales), Error);  // f32 rows on the CPU
+    Tensor short_codes = Tensor::empty({m, k / 2}, DType::kF8E4M3);
+    EXPECT_THROW(ops::act_mul_fp8(ops::Activation::kSilu, gate, up, short_codes, scales), Error);
+}
+
 TEST(W8a8Cpu, Int8ProductEqualsTheQuantizedValuesMultipliedInDouble) {
     const uint64_t seed = std::random_device{}();
     std::mt19937_64 rng(seed);

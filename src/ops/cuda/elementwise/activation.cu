@@ -1,9 +1,10 @@
 // Gated activations (SwiGLU / GeGLU: act(gate) * up) and plain in-place activations on 16-bit
-// activations, with the formulas of the CPU kernels in cpu_elementwise.cpp.
+// activations; the functions are in activation_functions.cuh.
 //
 // Shape: grid (column blocks, min(rows, 65535)); each thread owns one 8-element chunk of a row and
 // walks down the rows with stride gridDim.y.
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/elementwise/activation_functions.cuh"
 #include "ops/cuda/elementwise/elementwise_common.cuh"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 #include "ops/cuda/programmatic_launch.cuh"
@@ -14,44 +15,6 @@ namespace {
 using namespace elt;
 
 constexpr int kThreads = 128;
-
-// Accurate libm-style functions (expf, erff, tanhf), not the __ intrinsics: the results are rounded to
-// 16 bits afterwards, but the CPU reference is f32-exact and gelu's 1 + erf(.) cancels for negative x.
-struct Silu {
-    __device__ static float apply(float x) { return x / (1.0f + expf(-x)); }
-};
-struct GeluErf {
-    __device__ static float apply(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-};
-struct GeluTanh {
-    __device__ static float apply(float x) {
-        const float kBeta = 0.7978845608028654f;  // sqrt(2 / pi)
-        return 0.5f * x * (1.0f + tanhf(kBeta * (x + 0.044715f * x * x * x)));
-    }
-};
-struct Relu {
-    __device__ static float apply(float x) { return x > 0.0f ? x : 0.0f; }
-};
-
-// Calls fn(Act{}) for the activation's functor.
-template <typename Fn>
-void dispatch_act(cpu::Activation act, const char* op, Fn&& fn) {
-    switch (act) {
-        case cpu::Activation::kSilu:
-            fn(Silu{});
-            return;
-        case cpu::Activation::kGeluErf:
-            fn(GeluErf{});
-            return;
-        case cpu::Activation::kGeluTanh:
-            fn(GeluTanh{});
-            return;
-        case cpu::Activation::kRelu:
-            fn(Relu{});
-            return;
-    }
-    fail(StatusCode::kInvalidArgument, op, ": unknown activation ", int(act));
-}
 
 // gate: T [rows, ldg]; up: T [rows, ldu]; out: T [rows, ldo]. out may alias gate: each element is read and
 // written by the same thread, read first, so no __restrict__ here.
