@@ -35,7 +35,7 @@ EngineCore::EngineCore(const Model& model, const EngineCoreOptions& options)
 int64_t EngineCore::graph_batch(int64_t n) {
     if (n <= 0 || n > kMaxGraphBatch) return 0;
     if (n <= 8) return n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
-    const int64_t step = n <= 64 ? 8 : n <= 128 ? 16 : 32;
+    const int64_t step = n <= 64 ? 8 : n <= 128 ? 16 : n <= 512 ? 32 : 64;
     return (n + step - 1) / step * step;
 }
 
@@ -52,8 +52,11 @@ Tensor EngineCore::replay_decode_graph(std::span<const PagedChunk> chunks, int64
     const Device dev = model_.device();
     std::vector<PagedChunk> padded(chunks.begin(), chunks.end());
     padded.resize(size_t(batch), PagedChunk{std::span<const int32_t>(&pad_token_, 1), 0, pad_blocks_, false});
-    if (!graph_logits_.defined())
-        graph_logits_ = Tensor::empty({kMaxGraphBatch, model_.config().n_vocab}, DType::kF32, dev);
+    if (!graph_logits_.defined()) {
+        // Rows for the largest graph the scheduler's batches can need.
+        const int64_t rows = graph_batch(std::min(scheduler_.config().max_running, kMaxGraphBatch));
+        graph_logits_ = Tensor::empty({std::max(rows, batch), model_.config().n_vocab}, DType::kF32, dev);
+    }
     Tensor logits = graph_logits_.slice(0, 0, batch);
     const ops::DeviceGraph* shared = nullptr;
     for (const auto& [size, other] : decode_graphs_)

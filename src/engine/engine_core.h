@@ -68,9 +68,11 @@ public:
 
     const Scheduler& scheduler() const { return scheduler_; }
 
-    static constexpr int64_t kMaxGraphBatch = 256;
+    // Decode steps of up to this many sequences replay graphs: even at 1024 a step's hundreds of
+    // launches leave the GPU idle between kernels when issued one by one.
+    static constexpr int64_t kMaxGraphBatch = 1024;
     // The graph batch size for n decodes: n rounded up to a bucket (1, 2, 4, 8, then multiples of
-    // 8, 16 past 64 and 32 past 128); 0 past kMaxGraphBatch.
+    // 8, 16 past 64, 32 past 128 and 64 past 512); 0 past kMaxGraphBatch.
     static int64_t graph_batch(int64_t n);
     int64_t decode_graphs_captured() const { return int64_t(decode_graphs_.size()); }
 
@@ -113,7 +115,7 @@ private:
         std::unique_ptr<ops::DeviceGraph> graph;
     };
     std::map<int64_t, DecodeGraph> decode_graphs_;  // by batch size; all share one graph memory pool
-    Tensor graph_logits_;                            // [kMaxGraphBatch, vocab]: every graph's output rows
+    Tensor graph_logits_;                            // [largest graph batch, vocab]: every graph's output rows
     int64_t graph_kv_bound_ = 0;                     // attention bound of graphs: max_model_len in whole blocks
     const int32_t pad_token_ = 0;
     const std::vector<int32_t> pad_blocks_{0};       // padding rows write into the null block
