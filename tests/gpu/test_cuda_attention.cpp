@@ -460,6 +460,10 @@ TEST_F(CudaAttention, EveryHeadSizeAndHeadLayout) {
                 prefill.seqs = {{100, 37}, {70, 70}, {5, 1}};
                 check(prefill, {AttentionPath::kPrefill});
                 if (HasFatalFailure()) return;
+                // A host bound past kPrefillShortKeysMax: the same keys in the 64-key tiles.
+                prefill.max_kv_len = int(cuda::kPrefillShortKeysMax) + 1;
+                check(prefill, {AttentionPath::kPrefill});
+                if (HasFatalFailure()) return;
             }
 }
 
@@ -602,7 +606,8 @@ TEST_F(CudaAttention, TimingTargetShapes) {
     };
     const Shape shapes[] = {{"decode B=1 kv=4096", 1, 4096, 1, 8},
                             {"decode B=64 kv=256", 64, 256, 1, 4},
-                            {"prefill T=2048", 1, 2048, 2048, 1}};
+                            {"prefill T=2048", 1, 2048, 2048, 1},
+                            {"prefill 64 x 128", 64, 128, 128, 1}};
     const int n_head = 32, n_head_kv = 8, D = 128, block = 16;
     std::printf("\n%-22s %10s %12s %12s\n", "attention", "median us", "GB/s (K+V)", "TFLOP/s");
     for (const Shape& sh : shapes) {

@@ -55,6 +55,16 @@ bool simple_forced() {
     return forced;
 }
 
+// TURBOLM_PREFILL_SHORT_KEYS: -1 unset (the length rule), 0 never, 1 always.
+int prefill_short_keys_forced() {
+    static const int forced = [] {
+        const char* env = std::getenv("TURBOLM_PREFILL_SHORT_KEYS");
+        if (env == nullptr) return -1;
+        return std::string_view(env) == "0" ? 0 : 1;
+    }();
+    return forced;
+}
+
 bool aligned16(const void* p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -115,6 +125,11 @@ AttentionArgs normalized(const AttentionArgs& a) {
 }
 
 }  // namespace
+
+bool prefill_short_keys(int64_t max_kv_len) {
+    const int forced = prefill_short_keys_forced();
+    return forced >= 0 ? forced == 1 : max_kv_len <= kPrefillShortKeysMax;
+}
 
 // Splits of the keys so that `units` (CTAs or warps) times the splits reach `want_units`, with at
 // least min_keys keys per split.

@@ -57,6 +57,13 @@ DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape,
 // kernel also wins over 16-bit pools, and keeps two tiles in flight per warp.
 constexpr int64_t kMmaDecodeFullUnits = 1024;
 
+// Whether the prefill kernel (head_dim 64, 96, 128) takes tiles of 32 keys instead of 64: where no
+// sequence has more than kPrefillShortKeysMax keys. Its CTAs then need 52 KB of shared memory instead
+// of 87 (3 fit an SM, not 2), which is what short prompts, a few tiles per CTA and bound by the
+// latency of their loads, run faster with. TURBOLM_PREFILL_SHORT_KEYS=0 / 1 turns it off / on always.
+constexpr int64_t kPrefillShortKeysMax = 512;
+bool prefill_short_keys(int64_t max_kv_len);
+
 // Most splits a decode launch uses (each combine thread walks all of them).
 constexpr int kDecodeMaxSplits = 128;
 

@@ -52,12 +52,13 @@ struct PrefillParams {
     int64_t ldo;
 };
 
-// D: head size; kCodes: the pools hold 8-bit codes.
-template <int D, bool kCodes>
+// D: head size; kCodes: the pools hold 8-bit codes; kShortKeys: tiles of 32 keys, whose smaller
+// shared memory fits more CTAs on an SM (short sequences: few tiles each, latency-bound).
+template <int D, bool kCodes, bool kShortKeys>
 struct PrefillLayout {
-    static constexpr int kRows = 64;                 // packed query rows per CTA
-    static constexpr int kKeys = D > 128 ? 32 : 64;  // keys per K/V tile (fewer for D = 256, whose
-                                                     // 16 x 256 f32 output tile already fills the registers)
+    static constexpr int kRows = 64;  // packed query rows per CTA
+    // Keys per K/V tile: fewer for D = 256, whose 16 x 256 f32 output tile already fills the registers.
+    static constexpr int kKeys = D > 128 || kShortKeys ? 32 : 64;
     static constexpr int kStride = D + 8;            // shared row stride in elements: the 16-byte pad puts the
                                                      // 8 rows of each ldmatrix phase in distinct banks
     static constexpr int kChunks = D / 8;            // 16-byte chunks per row
@@ -80,10 +81,10 @@ struct PrefillLayout {
 // z = sequence. Block: 4 warps; warp w computes rows 16w..16w+15 of the tile; within a warp lane
 // holds rows group and group + 8 (group = lane / 4) of every mma fragment (see attention_mma.cuh).
 // T: the type of q and out; KV: the pools' element type (T, int8_t or __nv_fp8_e4m3).
-template <typename T, typename KV, int D>
+template <typename T, typename KV, int D, bool kShortKeys>
 __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(const PrefillParams p) {
     using C = KvCode<KV>;
-    using L = PrefillLayout<D, C::kQuantized>;
+    using L = PrefillLayout<D, C::kQuantized, kShortKeys>;
     extern __shared__ __align__(16) unsigned char smem[];
     T* sq = reinterpret_cast<T*>(smem);      // [kRows][kStride]
     T* sk = sq + L::kQTile;                  // [kKvStages][kKeys][kStride]
@@ -393,27 +394,36 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
 }
 
 // Raises the kernel's dynamic shared-memory limit once per device (the default cap is 48 KB).
-template <typename T, typename KV, int D>
+template <typename T, typename KV, int D, bool kShortKeys>
 void prefill_enable_smem() {
     constexpr int kMaxDevices = 64;
     static std::atomic<bool> done[kMaxDevices] = {};
     int device = 0;
     TURBOLM_CUDA_CHECK(cudaGetDevice(&device));
     if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return;
-    TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(prefill_attention_kernel<T, KV, D>,
+    TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(prefill_attention_kernel<T, KV, D, kShortKeys>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            int(PrefillLayout<D, KvCode<KV>::kQuantized>::kSmemBytes)));
+                                            int(PrefillLayout<D, KvCode<KV>::kQuantized, kShortKeys>::kSmemBytes)));
     if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
+}
+
+template <typename T, typename KV, int D, bool kShortKeys>
+void launch_prefill_layout(const PrefillParams& p, const AttentionArgs& a, cudaStream_t stream) {
+    using L = PrefillLayout<D, KvCode<KV>::kQuantized, kShortKeys>;
+    prefill_enable_smem<T, KV, D, kShortKeys>();
+    const int64_t rows = a.batch.max_q_len * (a.shape.n_head / a.shape.n_head_kv);
+    const dim3 grid(unsigned((rows + L::kRows - 1) / L::kRows), unsigned(a.shape.n_head_kv), unsigned(a.batch.n_seqs));
+    prefill_attention_kernel<T, KV, D, kShortKeys><<<grid, kPrefillThreads, L::kSmemBytes, stream>>>(p);
+    TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T, typename KV, int D>
 void launch_prefill_kernel(const PrefillParams& p, const AttentionArgs& a, cudaStream_t stream) {
-    using L = PrefillLayout<D, KvCode<KV>::kQuantized>;
-    prefill_enable_smem<T, KV, D>();
-    const int64_t rows = a.batch.max_q_len * (a.shape.n_head / a.shape.n_head_kv);
-    const dim3 grid(unsigned((rows + L::kRows - 1) / L::kRows), unsigned(a.shape.n_head_kv), unsigned(a.batch.n_seqs));
-    prefill_attention_kernel<T, KV, D><<<grid, kPrefillThreads, L::kSmemBytes, stream>>>(p);
-    TURBOLM_CUDA_CHECK_LAUNCH();
+    // Short tiles for the head sizes whose 32-key tiles split evenly over the threads' copies.
+    if constexpr (D <= 128 && D % 32 == 0) {
+        if (prefill_short_keys(a.batch.max_kv_len)) return launch_prefill_layout<T, KV, D, true>(p, a, stream);
+    }
+    launch_prefill_layout<T, KV, D, false>(p, a, stream);
 }
 
 // T: the type of q and out; KV: the pools' element type (T for 16-bit pools).
