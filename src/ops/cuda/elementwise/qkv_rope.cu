@@ -5,7 +5,7 @@
 // Shape: grid (T, ceil(n_heads_total / heads_per_block)); a block takes a run of consecutive heads of
 // one token (heads_per_block * head_dim ~ 6144 elements: all 48 heads of a Llama-3-8B token, three
 // 16-byte chunks per thread), so that a token's cos/sin table is computed once, not once per few
-// heads (H200, 8192 tokens of that shape: 143 us with runs of 1024 elements). The block stages its
+// heads (H200, 8192 tokens of that shape: 107 us, against 143 with runs of 1024). The block stages its
 // heads in shared memory as f32:
 //   1. all threads read the run (and the norm weights) at once, so that the loads overlap, and fill
 //      the token's cos/sin table, computed in double like cpu::rope_neox (at positions of 100k+ an f32
