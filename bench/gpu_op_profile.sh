@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Where the GPU's time goes, op by op (TURBOLM_OP_PROFILE=1, src/ops/op_profile.h): eager runs of
-# the Llama-3-8B shape, FP8 and bf16 offline (256 requests of 128 in / 128 out, so decode steps of
-# 256 sequences) and INT4 at batch 1. Each op waits for the device before and after it, so the
-# tables rank costs; they are not speeds to quote. Tables in RESULTS (default: bench/results).
+# the Llama-3-8B shape, bf16, FP8 and FP8 with the FP8 KV cache offline (1024 requests of 128 in /
+# 128 out, all running at once: decode steps of 1024 sequences and prefill chunks of 8192 tokens) and
+# INT4 at batch 1. Each op's time is the device time between timing events around it; the large
+# steps keep the GPU's queue full, so these are the kernels' own times (at batch 1 the host's launch
+# gaps are in them too). Tables in RESULTS (default: bench/results).
 #
 #   BUILD_DIR=build-gpu bench/gpu_op_profile.sh
 set -euo pipefail
@@ -21,8 +23,9 @@ run() {  # name, then turbolm bench flags
       echo "commit: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ)"
       tail -1 "$file.out"; cat "$file"; } >"$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.out"
     echo "== $name"
-    grep -A14 "op profile" "$file" | cut -c1-140
+    grep -A24 "op profile" "$file" | cut -c1-140
 }
-run llama-3-8b-fp8-offline --mode offline -n 256 --quantize fp8
-run llama-3-8b-bf16-offline --mode offline -n 256
+run llama-3-8b-bf16-offline --mode offline -n 1024 --max-running 1024
+run llama-3-8b-fp8-offline --mode offline -n 1024 --max-running 1024 --quantize fp8
+run llama-3-8b-fp8-kv-fp8-offline --mode offline -n 1024 --max-running 1024 --quantize fp8 --kv-cache-dtype fp8
 run llama-3-8b-int4-b1 -b 1 --quantize int4

@@ -7,9 +7,18 @@
 #include <mutex>
 #include <vector>
 
-#include "ops/ops.h"
 
 namespace turbolm::ops {
+
+#ifdef TURBOLM_WITH_CUDA
+namespace cuda_ops {
+bool capturing();
+void* record_time_mark();
+float time_between_marks_ms(void* begin, void* end);
+void release_time_mark(void* mark);
+}  // namespace cuda_ops
+#endif
+
 namespace {
 
 struct Entry {
@@ -17,16 +26,28 @@ struct Entry {
     double seconds = 0.0;
 };
 
-// The table, printed once when the process exits.
+// An op whose device time is not read yet: the marks around it on the stream.
+struct Pending {
+    std::string key;
+    void* begin;
+    void* end;
+};
+
+// The table, printed once when the process exits. Marks are read in batches, so that reading them
+// seldom waits for the device.
 class OpTable {
 public:
-    void add(const std::string& key, double s) {
+    void add(std::string key, void* begin, void* end) {
         std::lock_guard<std::mutex> lock(mu_);
-        Entry& e = entries_[key];
-        ++e.calls;
-        e.seconds += s;
+        pending_.push_back({std::move(key), begin, end});
+        if (pending_.size() >= kBatch) harvest();
     }
     ~OpTable() {
+        try {
+            harvest();
+        } catch (...) {
+            return;  // the device is gone: nothing to print
+        }
         if (entries_.empty()) return;
         std::vector<std::pair<std::string, Entry>> rows(entries_.begin(), entries_.end());
         std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
@@ -42,8 +63,24 @@ public:
     }
 
 private:
+    static constexpr size_t kBatch = 4096;
+
+    void harvest() {
+#ifdef TURBOLM_WITH_CUDA
+        for (const Pending& p : pending_) {
+            Entry& e = entries_[p.key];
+            ++e.calls;
+            e.seconds += double(cuda_ops::time_between_marks_ms(p.begin, p.end)) * 1e-3;
+            cuda_ops::release_time_mark(p.begin);
+            cuda_ops::release_time_mark(p.end);
+        }
+#endif
+        pending_.clear();
+    }
+
     std::mutex mu_;
     std::map<std::string, Entry> entries_;
+    std::vector<Pending> pending_;
 };
 
 OpTable& table() {
@@ -55,12 +92,6 @@ thread_local int t_depth = 0;  // only the outermost op of a nest is timed (line
 
 }  // namespace
 
-#ifdef TURBOLM_WITH_CUDA
-namespace cuda_ops {
-bool capturing();
-}
-#endif
-
 bool op_profile_enabled() {
     static const bool on = [] {
         const char* v = std::getenv("TURBOLM_OP_PROFILE");
@@ -70,24 +101,24 @@ bool op_profile_enabled() {
 }
 
 void OpProfileScope::begin(std::string_view call, const Tensor& a, const Tensor* b) {
-    if (a.device() == Device::kCpu || t_depth > 0) return;
 #ifdef TURBOLM_WITH_CUDA
-    if (cuda_ops::capturing()) return;
-#endif
+    if (a.device() != Device::kCuda || t_depth > 0 || cuda_ops::capturing()) return;
     ++t_depth;
     table();  // constructed before the first use, so destroyed (and printed) after it
     active_ = true;
-    device_ = a.device();
     key_ = std::string(call.substr(0, call.find('('))) + "  " + a.describe();
     if (b && b->defined()) key_ += " . " + b->describe();
-    synchronize(device_);
-    start_ = std::chrono::steady_clock::now();
+    begin_mark_ = cuda_ops::record_time_mark();
+#else
+    (void)call, (void)a, (void)b;
+#endif
 }
 
 void OpProfileScope::end() {
-    synchronize(device_);
-    table().add(key_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+#ifdef TURBOLM_WITH_CUDA
+    table().add(std::move(key_), begin_mark_, cuda_ops::record_time_mark());
     --t_depth;
+#endif
 }
 
 }  // namespace turbolm::ops

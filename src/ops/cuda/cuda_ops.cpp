@@ -76,6 +76,22 @@ std::shared_ptr<void> new_graph_memory() { return cuda::new_private_pool(); }
 
 bool capturing() { return cuda::g_capturing.load(); }
 
+void* record_time_mark() {
+    cudaEvent_t e = nullptr;
+    TURBOLM_CUDA_CHECK(cudaEventCreate(&e));
+    TURBOLM_CUDA_CHECK(cudaEventRecord(e, cuda::stream()));
+    return e;
+}
+
+float time_between_marks_ms(void* begin, void* end) {
+    TURBOLM_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
+    float ms = 0.0f;
+    TURBOLM_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(begin), static_cast<cudaEvent_t>(end)));
+    return ms;
+}
+
+void release_time_mark(void* mark) { cudaEventDestroy(static_cast<cudaEvent_t>(mark)); }
+
 std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const std::shared_ptr<void>& memory) {
     auto g = std::make_shared<Graph>();
     g->pool = std::static_pointer_cast<cuda::MemoryPool>(memory);

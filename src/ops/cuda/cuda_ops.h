@@ -19,6 +19,11 @@ std::shared_ptr<void> new_graph_memory();  // a private pool, type-erased for op
 std::shared_ptr<Graph> capture_graph(const std::function<void()>& work, const std::shared_ptr<void>& memory);
 void replay_graph(Graph& graph);
 bool capturing();  // a graph is being recorded: nothing may wait for the device
+// Timing marks for the op profiler (op_profile.cpp): an event recorded on the backend's stream now,
+// the device milliseconds between two of them (waits for the later one), and its release.
+void* record_time_mark();
+float time_between_marks_ms(void* begin, void* end);
+void release_time_mark(void* mark);
 
 void linear(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool accumulate);
 void linear_int8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate);
