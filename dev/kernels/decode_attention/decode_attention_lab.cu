@@ -196,14 +196,17 @@ void run_shape(const Shape& sh, std::mt19937& rng) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
     std::mt19937 rng(1234);
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     std::printf("# %s, %d SMs; us per launch in graph replays, K+V bytes over time\n", prop.name,
                 prop.multiProcessorCount);
+    // An argument picks one kind of pool: bf16, f8e4m3 or i8 (default: all three).
+    const std::string only = argc > 1 ? argv[1] : "";
     const DType kinds[] = {DType::kBF16, DType::kF8E4M3, DType::kI8};
     const Shape shapes[] = {
+        {"8B  B=1024 kv=192", 1024, 192, 32, 8, 128, DType::kBF16},
         {"8B  B=256 kv=192", 256, 192, 32, 8, 128, DType::kBF16},
         {"8B  B=256 kv=1024", 256, 1024, 32, 8, 128, DType::kBF16},
         {"8B  B=64 kv=1024", 64, 1024, 32, 8, 128, DType::kBF16},
@@ -217,6 +220,7 @@ int main() {
     };
     for (const Shape& base : shapes)
         for (DType k : kinds) {
+            if (!only.empty() && only != dtype_name(k)) continue;
             Shape s = base;
             s.codes = k;
             run_shape(s, rng);

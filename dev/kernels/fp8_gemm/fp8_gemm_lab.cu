@@ -244,6 +244,67 @@ static int rule_parts(int64_t m, int64_t n, int64_t k, int) {
     return two ? 2 : 1;
 }
 
+// `algos`: the large products of an offline run (decode steps of 1024 tokens, prefill chunks of
+// 8192) through every algorithm cuBLASLt's heuristic offers for the outer-vector-scaled FP8 product
+// (up to 16) and for bf16 (up to 8): does the first choice leave speed behind?
+static void sweep_algorithms(cudaStream_t s) {
+    struct Shape {
+        int64_t n, k;
+    };
+    const Shape shapes[] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+    for (const int64_t m : {int64_t(1024), int64_t(8192)}) {
+        for (const Shape sh : shapes) {
+            const int64_t n = sh.n, k = sh.k, w8 = n * k;
+            __nv_fp8_e4m3 *wq, *xq;
+            __nv_bfloat16 *wb, *xb, *y;
+            float *ws, *xs;
+            CK(cudaMalloc(&wq, w8));
+            CK(cudaMalloc(&wb, 2 * w8));
+            CK(cudaMalloc(&xq, m * k));
+            CK(cudaMalloc(&xb, 2 * m * k));
+            CK(cudaMalloc(&y, 2 * m * n));
+            CK(cudaMalloc(&ws, 4 * n));
+            CK(cudaMalloc(&xs, 4 * m));
+            fill_fp8<<<1024, 256>>>(wq, w8, 1, 240.0f);
+            fill_bf16<<<1024, 256>>>(wb, w8, 2, 0.05f);
+            fill_fp8<<<1024, 256>>>(xq, m * k, 3, 240.0f);
+            fill_bf16<<<1024, 256>>>(xb, m * k, 4, 1.0f);
+            fill_scale<<<64, 256>>>(ws, n, 5);
+            fill_scale<<<64, 256>>>(xs, m, 6);
+            CK(cudaDeviceSynchronize());
+            const double flop = 2.0 * double(m) * double(n) * double(k);
+            const int calls = int(std::clamp(2000.0 / (flop / 1e9 / 1.0 + 5.0), 10.0, 100.0));
+            auto sweep = [&](Lt& p, const void* a, const void* b, float& first, float& best, int& best_i) {
+                first = best = 0.0f;
+                best_i = -1;
+                for (int i = 0; i < int(p.res.size()); ++i) {
+                    if (matmul(p, p.res[i].algo, a, b, y, s) != CUBLAS_STATUS_SUCCESS) continue;
+                    CK(cudaStreamSynchronize(s));
+                    const float t =
+                        time_us([&](int, cudaStream_t st) { LK(matmul(p, p.res[i].algo, a, b, y, st)); }, calls, 5, s);
+                    if (i == 0) first = t;
+                    if (best_i < 0 || t < best) best = t, best_i = i;
+                }
+            };
+            Lt pb = make_bf16(m, n, k);
+            heuristics(pb, 8);
+            Lt pf = make_fp8(true, m, n, k, 1, n, ws, xs);
+            heuristics(pf, 16);
+            float b0, bb, f0, fb;
+            int bi, fi;
+            sweep(pb, wb, xb, b0, bb, bi);
+            sweep(pf, wq, xq, f0, fb, fi);
+            std::printf("m=%5lld n=%5lld k=%5lld | bf16 first %7.1f us (%4.0f TFLOP/s) best a%d of %zu %7.1f | fp8 first "
+                        "%7.1f us (%4.0f TFLOP/s) best a%d of %zu %7.1f (%4.0f TFLOP/s) | bf16/fp8 %.2f -> %.2f\n",
+                        (long long)m, (long long)n, (long long)k, b0, flop / b0 / 1e6, bi, pb.res.size(), bb, f0,
+                        flop / f0 / 1e6, fi, pf.res.size(), fb, flop / fb / 1e6, b0 / f0, bb / fb);
+            std::fflush(stdout);
+            destroy(pb), destroy(pf);
+            cudaFree(wq), cudaFree(wb), cudaFree(xq), cudaFree(xb), cudaFree(y), cudaFree(ws), cudaFree(xs);
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     const bool quick = argc > 1 && std::strcmp(argv[1], "quick") == 0;
     const bool search = argc > 1 && std::strcmp(argv[1], "search") == 0;  // also lt-sk
@@ -255,6 +316,10 @@ int main(int argc, char** argv) {
     CK(cudaMalloc(&g_ws, kWs));
     cudaStream_t s;
     CK(cudaStreamCreate(&s));
+    if (argc > 1 && std::strcmp(argv[1], "algos") == 0) {
+        sweep_algorithms(s);
+        return 0;
+    }
     struct Shape {
         int64_t n, k;
     };
