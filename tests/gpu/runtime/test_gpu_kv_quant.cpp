@@ -354,7 +354,11 @@ private:
 
 TEST_F(GpuKvQuantDevice, AttentionOverCodesMatchesTheCpu) {
     using P = cuda::AttentionPath;
-    const std::vector<AttnCase> cases = {
+    // A decode batch whose (sequence, KV head) pairs fill the GPU unsplit: the tensor-core kernel's
+    // form without the second tile in flight.
+    AttnCase full{DType::kBF16, 32, 8, 128, 16, 0, {}};
+    for (int i = 0; i < 130; ++i) full.seqs.push_back({1 + (i * 37) % 200, 1});
+    std::vector<AttnCase> cases = {
         {DType::kBF16, 8, 2, 128, 16, 0, {{300, 1}, {17, 1}, {1, 1}, {129, 1}}},    // decode, GQA, split-K
         {DType::kF16, 32, 8, 64, 16, 0, {{1000, 1}, {64, 1}}},                     // decode, long
         {DType::kBF16, 4, 4, 256, 8, 0, {{70, 1}, {33, 1}}},                       // decode, head_dim 256
@@ -367,6 +371,7 @@ TEST_F(GpuKvQuantDevice, AttentionOverCodesMatchesTheCpu) {
         {DType::kBF16, 24, 2, 128, 16, 0, {{2000, 1}, {31, 1}}},                   // decode, group 12: two chunks
         {DType::kF16, 8, 8, 128, 16, 100, {{400, 1}, {99, 1}}},                    // decode, MHA, window
     };
+    cases.push_back(full);
     for (DType codes : {DType::kI8, DType::kF8E4M3}) {
         for (const AttnCase& c : cases) {
             const std::string what = std::string(code_name(codes)) + " " + dtype_name(c.dtype) + " heads " +

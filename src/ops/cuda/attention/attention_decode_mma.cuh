@@ -103,8 +103,15 @@ struct MmaDecodeTile {
 
 // T: q/out type; KV: pool element type; kPrefetch: two tiles in flight per warp. Grid: one CTA per
 // kMmaWarps work items; block: kMmaThreads.
+// 8-bit codes without the second tile fit in 128 registers: four CTAs (16 warps) an SM instead of three.
+template <typename KV, bool kPrefetch>
+constexpr int mma_decode_min_ctas() {
+    return attn::KvCode<KV>::kQuantized && !kPrefetch ? 4 : 1;
+}
+
 template <typename T, typename KV, int D, bool kPrefetch>
-__global__ void __launch_bounds__(kMmaThreads) decode_attention_mma_kernel(const DecodeParams p) {
+__global__ void __launch_bounds__(kMmaThreads, mma_decode_min_ctas<KV, kPrefetch>())
+    decode_attention_mma_kernel(const DecodeParams p) {
     wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     using L = MmaDecodeLayout<T, KV, D>;
     using M = std::conditional_t<L::kCodes, __half, T>;  // the tensor cores' element type
@@ -339,11 +346,15 @@ void launch_decode_mma_typed(const AttentionArgs& a, const DecodePlan& plan, cud
     const int n_seqs = int(a.batch.n_seqs);
     const int64_t items = int64_t(n_seqs) * p.n_head_kv * p.head_chunks * p.n_splits;
     const dim3 grid(unsigned((items + kMmaWarps - 1) / kMmaWarps));
-    // Two tiles in flight per warp pay off for 8-bit codes everywhere, and for 16-bit pools (whose
-    // second tile costs 64 more registers, hence fewer resident warps) only when the items fill the
-    // GPU unsplit (H200: 8B shape at batch 256, 63 vs 69 us; at batch 64, 103 vs 77).
+    // Two tiles in flight per warp pay off for 16-bit pools (whose second tile costs 64 more
+    // registers, hence fewer resident warps) only when the items fill the GPU unsplit (H200: 8B shape
+    // at batch 256, 63 vs 69 us; at batch 64, 103 vs 77). For 8-bit codes it is the other way round:
+    // filling the GPU, more warps with one tile each win (batch 1024 and 192 keys, 146 vs 160 us;
+    // batch 256 and 1,024 keys, 166 vs 236), while split or fewer items keep the second tile (batch 64
+    // and 1,024 keys, 58 vs 62; the 70B shape's groups of 8 at batch 64, 68 vs 73).
     const int64_t units = int64_t(n_seqs) * p.n_head_kv * p.head_chunks;
-    const bool prefetch = a.kv.k_scale != nullptr || (p.n_splits == 1 && units >= kMmaDecodeFullUnits);
+    const bool fills_gpu = p.n_splits == 1 && units >= kMmaDecodeFullUnits;
+    const bool prefetch = a.kv.k_scale != nullptr ? !fills_gpu : fills_gpu;
     auto launch = [&](auto head_dim, auto two_tiles) {
         launch_after_previous(decode_attention_mma_kernel<T, KV, decltype(head_dim)::value, decltype(two_tiles)::value>,
                               grid, dim3(kMmaThreads), 0, stream, p);

@@ -54,7 +54,8 @@ struct DecodePlan {
 DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape, bool mma);
 
 // (sequence, KV head) pairs that fill an H200 with one warp each: from there the tensor-core decode
-// kernel also wins over 16-bit pools, and keeps two tiles in flight per warp.
+// kernel also wins over 16-bit pools and keeps two tiles in flight per warp over them, while over
+// 8-bit codes it drops the second tile for more resident warps.
 constexpr int64_t kMmaDecodeFullUnits = 1024;
 
 // Whether the prefill kernel (head_dim 64, 96, 128) takes tiles of 32 keys instead of 64: where no
