@@ -33,14 +33,21 @@ if [ "$what" != accuracy ]; then
         bench "llama-3-8b-$q-prefill-2048" llama-3-8b -b 1 -i 2048 -o 2 --warmup 1 --repeats 3 --quantize "$q"
     done
     bench llama-3.2-1b-int4-b1 llama-3.2-1b -b 1 -i 128 -o 128 --warmup 1 --repeats 3 --quantize int4
-    bench offline-llama-3-8b-128-128-bf16 llama-3-8b --mode offline -n 1024 -i 128 -o 128
-    bench offline-llama-3-8b-128-128-fp8 llama-3-8b --mode offline -n 1024 -i 128 -o 128 --quantize fp8
+    # Offline: 1024 requests, all running at once (the throughput setting; the same for every mode),
+    # and bf16 / FP8 again with at most 256 running (the engine's default).
+    offline() {  # name, then flags
+        local name=$1
+        shift
+        bench "offline-llama-3-8b-128-128-$name" llama-3-8b --mode offline -n 1024 -i 128 -o 128 "$@"
+    }
+    offline bf16 --max-running 1024
+    offline fp8 --max-running 1024 --quantize fp8
     # FP8 products accumulate in the tensor cores' fast mode by default; this is the precise one.
-    TURBOLM_FP8_FAST_ACCUM=0 bench offline-llama-3-8b-128-128-fp8-precise-accum llama-3-8b --mode offline -n 1024 \
-        -i 128 -o 128 --quantize fp8
-    bench offline-llama-3-8b-128-128-fp8-kv-fp8 llama-3-8b --mode offline -n 1024 -i 128 -o 128 --quantize fp8 \
-        --kv-cache-dtype fp8
-    bench offline-llama-3-8b-128-128-kv-int8 llama-3-8b --mode offline -n 1024 -i 128 -o 128 --kv-cache-dtype int8
+    TURBOLM_FP8_FAST_ACCUM=0 offline fp8-precise-accum --max-running 1024 --quantize fp8
+    offline fp8-kv-fp8 --max-running 1024 --quantize fp8 --kv-cache-dtype fp8
+    offline kv-int8 --max-running 1024 --kv-cache-dtype int8
+    offline bf16-256-running --max-running 256
+    offline fp8-256-running --max-running 256 --quantize fp8
 fi
 
 if [ "$what" != speed ]; then
