@@ -157,6 +157,9 @@ TEST_F(CudaElementwise, QkvRopeMatchesCpu) {
         {2, 2, 1, 256, 128, 0, true, true, true, 1.0f},      // wide heads, partial rotary
         {2, 14, 4, 64, 64, 0, true, true, true, 1.0f},       // a block's run of heads starts inside the k heads
         {2, 2, 1, 2048, 2048, 0, true, true, true, 1.0f},    // the widest head: one head per block
+        // Steps of 256+ tokens: long runs (a whole Llama-3-8B token per block; three widest heads).
+        {300, 32, 8, 128, 128, 0, false, false, false, 1.0f},
+        {256, 2, 1, 2048, 2048, 0, true, true, true, 1.0f},
     };
     for (const QkvCase& c : cases) {
         for (DType dt : k16BitTypes) {

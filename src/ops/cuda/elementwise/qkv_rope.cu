@@ -3,10 +3,11 @@
 // to its buffer and k, v to the token's slot of the KV cache.
 //
 // Shape: grid (T, ceil(n_heads_total / heads_per_block)); a block takes a run of consecutive heads of
-// one token (heads_per_block * head_dim ~ 6144 elements: all 48 heads of a Llama-3-8B token, three
-// 16-byte chunks per thread), so that a token's cos/sin table is computed once, not once per few
-// heads (H200, 8192 tokens of that shape: 107 us, against 143 with runs of 1024). The block stages its
-// heads in shared memory as f32:
+// one token. Steps of many tokens take long runs (heads_per_block * head_dim ~ 6144 elements: all 48
+// heads of a Llama-3-8B token, 256 threads), so that a token's cos/sin table is computed once, not
+// once per few heads (H200, 8192 tokens of that shape: 107 us, against 143 with runs of 1024); steps
+// of few tokens short ones (~1024 elements, 128 threads: one 16-byte chunk a thread), so that the
+// heads of one token spread over several SMs. The block stages its heads in shared memory as f32:
 //   1. all threads read the run (and the norm weights) at once, so that the loads overlap, and fill
 //      the token's cos/sin table, computed in double like cpu::rope_neox (at positions of 100k+ an f32
 //      angle is already off by ~0.004 rad);
@@ -27,14 +28,19 @@ namespace {
 
 using namespace elt;
 
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
-constexpr int64_t kSpan = 6144;        // elements a block aims to cover
+// Runs: elements a block aims to cover, and its threads.
+struct Run {
+    int64_t span;
+    int threads;
+};
+constexpr Run kShortRun{1024, 128};
+constexpr Run kLongRun{6144, 256};
+constexpr int64_t kLongRunTokens = 256;  // steps of at least this many tokens take long runs
 constexpr int64_t kMaxHeadDim = 2048;  // keeps shared memory under the 48 KB that needs no opt-in
 
-// Heads per block: about kSpan elements, at least one head.
-int64_t heads_per_block(int64_t head_dim) {
-    return head_dim >= kSpan ? 1 : kSpan / head_dim;
+// Heads per block: about `span` elements, at least one head.
+int64_t heads_per_block(int64_t span, int64_t head_dim) {
+    return head_dim >= span ? 1 : span / head_dim;
 }
 
 __device__ __forceinline__ float warp_max(float v) {
@@ -68,19 +74,21 @@ __device__ __forceinline__ void store_codes(const float* x, int hd, int lane, KV
 }
 
 // Shared memory of one block, in floats: the heads, the cos/sin table, q_norm and k_norm.
-int64_t smem_floats(int64_t head_dim, int64_t rot_dim) {
-    return heads_per_block(head_dim) * head_dim + rot_dim + 2 * head_dim;
+int64_t smem_floats(int64_t hpb, int64_t head_dim, int64_t rot_dim) {
+    return hpb * head_dim + rot_dim + 2 * head_dim;
 }
 
 // qkv: T [n_tokens, ldqkv]; q_out: T [n_tokens, n_head, head_dim]; k_cache, v_cache: KV [n_slots, n_head_kv, head_dim]
 // (KV = T, or 8-bit codes with p.k_scale, p.v_scale [n_slots, n_head_kv])
-// grid (n_tokens, ceil(n_total / hpb)), block kThreads, dynamic shared memory smem_floats(head_dim, rot_dim) floats.
-template <typename T, typename KV>
+// grid (n_tokens, ceil(n_total / hpb)), block kThreads, dynamic shared memory smem_floats(hpb, head_dim, rot_dim)
+// floats.
+template <typename T, typename KV, int kThreads>
 __global__ void __launch_bounds__(kThreads)
     qkv_rope_kernel(const T* __restrict__ qkv, int64_t ldqkv, QkvRopeParams p, int hpb, T* __restrict__ q_out,
                     KV* __restrict__ k_cache, KV* __restrict__ v_cache) {
     wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
     constexpr bool kCodes = !std::is_same_v<KV, T>;
+    constexpr int kWarps = kThreads / 32;
     extern __shared__ __align__(16) float smem[];
     const int64_t t = blockIdx.x;  // token
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -216,20 +224,27 @@ void launch_qkv_rope(const void* qkv, int64_t ldqkv, const QkvRopeParams& p, DTy
     check_arg(!p.k_scale || p.code_dtype == DType::kI8 || p.code_dtype == DType::kF8E4M3, op,
               "8-bit KV codes must be i8 or f8e4m3");
     const unsigned grid_x = grid_rows(p.n_tokens, op);
-    const int64_t hpb = heads_per_block(p.head_dim);
+    const Run run = p.n_tokens >= kLongRunTokens ? kLongRun : kShortRun;
+    const int64_t hpb = heads_per_block(run.span, p.head_dim);
     const int64_t grid_y = (n_total + hpb - 1) / hpb;
     check_arg(grid_y <= 65535, op, "too many heads");
     if (p.n_tokens == 0 || n_total == 0) return;
 
-    const size_t smem = size_t(smem_floats(p.head_dim, p.rot_dim)) * sizeof(float);
+    const size_t smem = size_t(smem_floats(hpb, p.head_dim, p.rot_dim)) * sizeof(float);
     const dim3 grid(grid_x, unsigned(grid_y));
     dispatch_16bit(dtype, op, [&](auto tag) {
         using T = typename decltype(tag)::type;
         auto launch = [&](auto kv_tag) {
             using KV = typename decltype(kv_tag)::type;
-            launch_after_previous(qkv_rope_kernel<T, KV>, dim3(grid), dim3(kThreads), smem, s,
-                                  static_cast<const T*>(qkv), ldqkv, p, int(hpb), static_cast<T*>(q_out),
-                                  static_cast<KV*>(k_cache), static_cast<KV*>(v_cache));
+            auto args = [&](auto kernel, int threads) {
+                launch_after_previous(kernel, dim3(grid), dim3(threads), smem, s, static_cast<const T*>(qkv), ldqkv,
+                                      p, int(hpb), static_cast<T*>(q_out), static_cast<KV*>(k_cache),
+                                      static_cast<KV*>(v_cache));
+            };
+            if (run.threads == kLongRun.threads)
+                args(qkv_rope_kernel<T, KV, kLongRun.threads>, kLongRun.threads);
+            else
+                args(qkv_rope_kernel<T, KV, kShortRun.threads>, kShortRun.threads);
             TURBOLM_CUDA_CHECK_LAUNCH();
         };
         if (!p.k_scale)
