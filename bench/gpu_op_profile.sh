@@ -18,10 +18,14 @@ run() {  # name, then turbolm bench flags
     local name=$1 file="$results/cuda-op-profile-$1-$day.txt"
     shift
     timeout 150 "$build/turbolm" bench --model bench/configs/llama-3-8b --dummy-weights --device cuda -i 128 -o 128 \
-        --warmup 0 --repeats 1 --no-graphs "$@" >"$file.out" 2>"$file"
+        --warmup 0 --repeats 1 --no-graphs --json "$file.json" "$@" >"$file.out" 2>"$file"
+    # The commit the binary was built from, as its JSON records it.
+    local commit
+    commit=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['commit'])" "$file.json" 2>/dev/null ||
+        echo unknown)
     { echo "command: turbolm bench --model bench/configs/llama-3-8b --dummy-weights --device cuda -i 128 -o 128 --warmup 0 --repeats 1 --no-graphs $*"
-      echo "commit: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ)"
-      tail -1 "$file.out"; cat "$file"; } >"$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.out"
+      echo "commit: $commit, $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), $(date -u +%FT%TZ)"
+      tail -1 "$file.out"; cat "$file"; } >"$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.out" "$file.json"
     echo "== $name"
     grep -A24 "op profile" "$file" | cut -c1-140
 }
