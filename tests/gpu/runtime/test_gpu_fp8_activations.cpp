@@ -14,14 +14,13 @@
 #include "ops/cuda/cuda_backend.h"
 #include "ops/cuda/w8a8_quant.h"
 #include "ops/ops.h"
+#include "support/random_tensors.h"
 
 namespace turbolm {
 namespace {
 
 Tensor random_rows(int64_t rows, int64_t cols, std::mt19937_64& rng, float stddev) {
-    Tensor t = Tensor::empty({rows, cols}, DType::kF32);
-    std::normal_distribution<float> d(0.0f, stddev);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+    Tensor t = random_matrix(rows, cols, rng, stddev);
     // Tokens of different sizes, so their scales differ; row 1 (when there is one) all zeros.
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) t.data<float>()[r * cols + c] *= r == 1 ? 0.0f : float(1 + r % 5);

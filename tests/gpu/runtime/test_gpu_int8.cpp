@@ -11,16 +11,10 @@
 #include "models/model.h"
 #include "ops/ops.h"
 #include "support/test_paths.h"
+#include "support/random_tensors.h"
 
 namespace turbolm {
 namespace {
-
-Tensor random_matrix(int64_t rows, int64_t cols, std::mt19937_64& rng, float stddev) {
-    Tensor t = Tensor::empty({rows, cols}, DType::kF32);
-    std::normal_distribution<float> d(0.0f, stddev);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-    return t;
-}
 
 double max_abs(const Tensor& t) {
     double m = 0.0;

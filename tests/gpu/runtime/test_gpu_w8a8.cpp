@@ -28,18 +28,12 @@
 #include "ops/cuda/w8a8_gemv.h"
 #include "ops/cuda/w8a8_quant.h"
 #include "ops/ops.h"
+#include "support/random_tensors.h"
 
 namespace turbolm {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-Tensor random_matrix(int64_t rows, int64_t cols, std::mt19937_64& rng, float stddev) {
-    Tensor t = Tensor::empty({rows, cols}, DType::kF32);
-    std::normal_distribution<float> d(0.0f, stddev);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-    return t;
-}
 
 // Activations that bf16 and f16 both hold exactly (bf16 values without f16 subnormals), so that one
 // CPU reference serves both input types. Token t is scaled by 1 + t % 7, so the tokens' scales differ.

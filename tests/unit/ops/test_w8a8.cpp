@@ -14,6 +14,7 @@
 
 #include "core/half.h"
 #include "ops/ops.h"
+#include "support/random_tensors.h"
 
 namespace turbolm {
 namespace {
@@ -109,13 +110,6 @@ TEST(Fp8E4m3, MatchesTheNearestCodeOnRandomFloats) {
 }
 
 // ---- the quantizer and the products --------------------------------------------------------------
-
-Tensor random_matrix(int64_t rows, int64_t cols, std::mt19937_64& rng, float stddev) {
-    Tensor t = Tensor::empty({rows, cols}, DType::kF32);
-    std::normal_distribution<float> d(0.0f, stddev);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
-    return t;
-}
 
 Tensor filled(int64_t rows, int64_t cols, float value) {
     Tensor t = Tensor::empty({rows, cols}, DType::kF32);
