@@ -79,7 +79,7 @@ void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor
 
 namespace {
 
-// residual += down(act(gate(x)) * up(x)); the activations act_dtype on device.
+// residual += down(act(gate(x)) * up(x)), gate and up in the activation dtype of x.
 void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const ProductInput& x, Tensor& residual,
                    ops::MatmulPrecision p) {
     const int64_t T = x.rows();
