@@ -66,12 +66,14 @@ void quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, floa
         for (int64_t r = begin; r < end; ++r) {
             float absmax = 0.0f;
             for (int64_t c = 0; c < cols; ++c) absmax = std::max(absmax, std::fabs(load(x, dtype, r * ldx + c)));
-            const float s = absmax / 448.0f;
-            // s == 0 also when absmax is so small that the division underflows: no code can be formed.
-            const bool nonzero = s > 0.0f;
+            // The codes are x * (1 / s): one reciprocal a row, not a division an element (the GPU's
+            // kernels make the same codes). No code can be formed when s underflows to zero or is so
+            // small that its reciprocal overflows.
+            const float s = absmax / 448.0f, f = 1.0f / s;
+            const bool nonzero = s > 0.0f && std::isfinite(f);
             scale[r] = nonzero ? s : zero_scale;
             for (int64_t c = 0; c < cols; ++c)
-                q[r * cols + c] = nonzero ? f32_to_f8e4m3(load(x, dtype, r * ldx + c) / s) : uint8_t(0);
+                q[r * cols + c] = nonzero ? f32_to_f8e4m3(load(x, dtype, r * ldx + c) * f) : uint8_t(0);
         }
     });
 }

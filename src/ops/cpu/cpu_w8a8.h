@@ -9,8 +9,9 @@
 
 namespace turbolm::cpu {
 
-// Per row: s = max|x[r, :]| / 448, q[r, :] = e4m3(x[r, :] / s) rounded to nearest even and saturating,
-// scale[r] = s. A row with s == 0 gets q = 0 and scale[r] = zero_scale (1 for weights, 0 for activations).
+// Per row: s = max|x[r, :]| / 448, q[r, :] = e4m3(x[r, :] * (1 / s)) rounded to nearest even and
+// saturating, scale[r] = s. A row with s == 0 (or 1 / s infinite: largest magnitude below ~1e-36) gets
+// q = 0 and scale[r] = zero_scale (1 for weights, 0 for activations).
 // x: [rows, cols] in dtype (f32/bf16/f16), row stride ldx; q: e4m3 bytes [rows, cols] contiguous; scale: [rows]
 void quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows, int64_t cols,
                        float zero_scale);

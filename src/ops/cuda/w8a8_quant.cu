@@ -33,20 +33,36 @@ __device__ __forceinline__ float block_max(float v) {
     return m;
 }
 
-// x / s as e4m3 (the hardware conversion, which the CPU's f32_to_f8e4m3 matches bit for bit).
+// A row's scale s (its largest magnitude over the codes' largest) and the factor f that its codes
+// are made with.
+struct RowScale {
+    float s, f;
+    bool nonzero;  // false for a zero row, and for one so small that s or f leave the f32 range
+};
+
+// x * (1 / s) as e4m3 (the hardware conversion, which the CPU's f32_to_f8e4m3 matches bit for bit):
+// one reciprocal a row instead of an f32 division an element, as cpu_w8a8.cpp defines it.
 struct Fp8Codes {
     static constexpr float kMax = 448.0f;
-    __device__ static uint8_t one(float v, float s) { return __nv_cvt_float_to_fp8(v / s, __NV_SATFINITE, __NV_E4M3); }
-    __device__ static uint32_t four(const float* v, float s) {
-        const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(v[0] / s, v[1] / s), __NV_SATFINITE, __NV_E4M3);
-        const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(v[2] / s, v[3] / s), __NV_SATFINITE, __NV_E4M3);
+    __device__ static RowScale row(float absmax) {
+        const float s = absmax / kMax, f = 1.0f / s;
+        return {s, f, s > 0.0f && f < INFINITY};
+    }
+    __device__ static uint8_t one(float v, float f) { return __nv_cvt_float_to_fp8(v * f, __NV_SATFINITE, __NV_E4M3); }
+    __device__ static uint32_t four(const float* v, float f) {
+        const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(v[0] * f, v[1] * f), __NV_SATFINITE, __NV_E4M3);
+        const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(v[2] * f, v[3] * f), __NV_SATFINITE, __NV_E4M3);
         return lo | hi << 16;
     }
 };
 
-// rint(x / s) clamped to +-127, as a byte.
+// rint(x / s) clamped to +-127, as a byte (the factor is s itself: SmoothQuant's codes divide).
 struct Int8Codes {
     static constexpr float kMax = 127.0f;
+    __device__ static RowScale row(float absmax) {
+        const float s = absmax / kMax;
+        return {s, s, s > 0.0f};
+    }
     __device__ static uint8_t one(float v, float s) {
         return uint8_t(int8_t(fminf(fmaxf(rintf(v / s), -127.0f), 127.0f)));
     }
@@ -93,23 +109,22 @@ __global__ void __launch_bounds__(kThreads)
     } else {
         for (int64_t c = threadIdx.x; c < cols; c += kThreads) m = fmaxf(m, fabsf(load_one(xr, inv_smooth, c)));
     }
-    const float s = block_max<kThreads>(m) / Codes::kMax;
-    // s == 0 also when the largest magnitude is so small that the division underflows.
-    const bool nonzero = s > 0.0f;
-    if (threadIdx.x == 0) scale[r] = nonzero ? s : zero_scale;
+    const RowScale rs = Codes::row(block_max<kThreads>(m));
+    const bool nonzero = rs.nonzero;
+    if (threadIdx.x == 0) scale[r] = nonzero ? rs.s : zero_scale;
     if constexpr (kVectorized) {
         for (int64_t c = int64_t(threadIdx.x) * kVec; c < cols; c += int64_t(kThreads) * kVec) {
             uint2 codes = make_uint2(0u, 0u);
             if (nonzero) {
                 float v[kVec];
                 load_chunk(xr, inv_smooth, c, v);
-                codes = make_uint2(Codes::four(v, s), Codes::four(v + 4, s));
+                codes = make_uint2(Codes::four(v, rs.f), Codes::four(v + 4, rs.f));
             }
             *reinterpret_cast<uint2*>(qr + c) = codes;
         }
     } else {
         for (int64_t c = threadIdx.x; c < cols; c += kThreads)
-            qr[c] = nonzero ? Codes::one(load_one(xr, inv_smooth, c), s) : uint8_t(0);
+            qr[c] = nonzero ? Codes::one(load_one(xr, inv_smooth, c), rs.f) : uint8_t(0);
     }
 }
 
@@ -194,15 +209,15 @@ __global__ void __launch_bounds__(kBlock)
     for (int i = 0; i < kChunks; ++i)
 #pragma unroll
         for (int e = 0; e < kVec; ++e) m = fmaxf(m, fabsf(v[i][e]));
-    const float s = block_max<kBlock>(m) / Codes::kMax;
-    const bool nonzero = s > 0.0f;  // also when the largest magnitude is so small that the division underflows
-    if (threadIdx.x == 0) scale[r] = nonzero ? s : zero_scale;
+    const RowScale rs = Codes::row(block_max<kBlock>(m));
+    const bool nonzero = rs.nonzero;
+    if (threadIdx.x == 0) scale[r] = nonzero ? rs.s : zero_scale;
 #pragma unroll
     for (int i = 0; i < kChunks; ++i) {
         const int64_t c = (int64_t(threadIdx.x) + int64_t(i) * kBlock) * kVec;
         if (c < cols)
             *reinterpret_cast<uint2*>(qr + c) =
-                nonzero ? make_uint2(Codes::four(v[i], s), Codes::four(v[i] + 4, s)) : make_uint2(0u, 0u);
+                nonzero ? make_uint2(Codes::four(v[i], rs.f), Codes::four(v[i] + 4, rs.f)) : make_uint2(0u, 0u);
     }
 }
 
@@ -239,9 +254,9 @@ __global__ void __launch_bounds__(kBlock)
         }
         elt::store8(reinterpret_cast<T*>(&g[i]), gv);  // exact: already rounded
     }
-    const float s = block_max<kBlock>(m) / Fp8Codes::kMax;
-    const bool nonzero = s > 0.0f;  // also when the largest magnitude is so small that the division underflows
-    if (threadIdx.x == 0) scale[r] = nonzero ? s : 0.0f;
+    const RowScale rs = Fp8Codes::row(block_max<kBlock>(m));
+    const bool nonzero = rs.nonzero;
+    if (threadIdx.x == 0) scale[r] = nonzero ? rs.s : 0.0f;
     uint8_t* qr = q + r * cols;
 #pragma unroll
     for (int i = 0; i < kChunks; ++i) {
@@ -250,7 +265,7 @@ __global__ void __launch_bounds__(kBlock)
         float v[kVec];
         elt::load8(reinterpret_cast<const T*>(&g[i]), v);
         *reinterpret_cast<uint2*>(qr + c) =
-            nonzero ? make_uint2(Fp8Codes::four(v, s), Fp8Codes::four(v + 4, s)) : make_uint2(0u, 0u);
+            nonzero ? make_uint2(Fp8Codes::four(v, rs.f), Fp8Codes::four(v + 4, rs.f)) : make_uint2(0u, 0u);
     }
 }
 

@@ -12,7 +12,7 @@
 
 namespace turbolm::cuda {
 
-// Per row: s = max|x[r, :]| / 448, q[r, :] = e4m3(x[r, :] / s) (nearest even, saturating), scale[r] = s.
+// Per row: s = max|x[r, :]| / 448, q[r, :] = e4m3(x[r, :] * (1 / s)) (nearest even, saturating), scale[r] = s.
 // A row with s == 0 gets q = 0 and scale[r] = zero_scale (1 for weights, 0 for activations).
 // x: [rows, ldx] in dtype (f32/bf16/f16); q: e4m3 bytes [rows, cols] contiguous; scale: f32 [rows]
 void launch_quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows,

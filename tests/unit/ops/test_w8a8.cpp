@@ -138,7 +138,7 @@ TEST(W8a8Cpu, Fp8RowsQuantizeByTheirLargestValue) {
             float largest = 0.0f;
             for (int64_t c = 0; c < cols; ++c) {
                 const uint8_t code = q.data<uint8_t>()[r * cols + c];
-                ASSERT_EQ(code, f32_to_f8e4m3(wr[c] / s)) << "col " << c;
+                ASSERT_EQ(code, f32_to_f8e4m3(wr[c] * (1.0f / s))) << "col " << c;
                 const double v = double(f8e4m3_to_f32(code)) * s;
                 largest = std::max(largest, std::fabs(f8e4m3_to_f32(code)));
                 // Half an ulp: 2^-4 of the value for normals, 2^-10 * s below 2^-6 * s.
@@ -150,7 +150,7 @@ TEST(W8a8Cpu, Fp8RowsQuantizeByTheirLargestValue) {
     }
 }
 
-// The activations quantized by the contract: per token s = max|x| / 448 and e4m3(x / s), or 127 and
+// The activations quantized by the contract: per token s = max|x| / 448 and e4m3(x * (1 / s)), or 127 and
 // rint(x / s) clamped, with x' = x * inv_smooth for INT8. f32 arithmetic, as the contract's values are.
 struct QuantizedRows {
     std::vector<double> values;  // the decoded codes (e4m3 values or int8 integers)
@@ -167,7 +167,7 @@ QuantizedRows quantize_fp8_reference(const Tensor& x) {
         const float s = absmax / 448.0f;
         out.scale[size_t(t)] = s;
         for (int64_t c = 0; c < k; ++c)
-            out.values[size_t(t * k + c)] = s > 0.0f ? double(f8e4m3_to_f32(f32_to_f8e4m3(xt[c] / s))) : 0.0;
+            out.values[size_t(t * k + c)] = s > 0.0f ? double(f8e4m3_to_f32(f32_to_f8e4m3(xt[c] * (1.0f / s)))) : 0.0;
     }
     return out;
 }
