@@ -40,6 +40,14 @@ void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrec
 
 void linear_forward(const ProductInput& in, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate) {
     if (in.x.defined()) return linear_forward(in.x, l, y, p, accumulate);
+    if (in.residual.defined()) {
+        TURBOLM_CHECK(l.format == WeightFormat::kInt4 && !l.in_perm.defined(), "a norm's residual given to a ",
+                      weight_format_name(l.format), " product");
+        const ops::OpProfileScope profile("int4", in.residual, &l.w);
+        ops::linear_int4_rms_normed(in.residual, in.norm_w, in.eps, in.dtype, l.w, l.scale, l.zero, l.group, l.b, y,
+                                    accumulate);
+        return;
+    }
     TURBOLM_CHECK(l.format == WeightFormat::kFp8, "FP8 activation codes given to a ", weight_format_name(l.format),
                   " product");
     const ops::OpProfileScope profile("fp8", in.codes, &l.w);
@@ -57,11 +65,30 @@ bool take_fp8_codes(std::initializer_list<const Linear*> products) {
     return any;
 }
 
-ProductInput norm_for_products(const ModelConfig& cfg, const Norm& n, const Tensor& x, bool fp8_codes, Tensor& y) {
-    if (!fp8_codes || cfg.norm != NormKind::kRms) {
+bool make_rows_in_product(std::initializer_list<const Linear*> products, int64_t n_tokens) {
+    if (current_linear_observer() || n_tokens > ops::kInt4RowsMadeMax) return false;
+    int count = 0;
+    for (const Linear* l : products) {
+        if (!l) continue;
+        if (l->format != WeightFormat::kInt4 || l->in_perm.defined()) return false;
+        ++count;
+    }
+    return count == 1;
+}
+
+NormHandoff norm_handoff(const ModelConfig& cfg, std::initializer_list<const Linear*> products, int64_t n_tokens) {
+    if (cfg.norm != NormKind::kRms) return NormHandoff::kRows;
+    if (take_fp8_codes(products)) return NormHandoff::kFp8Codes;
+    if (!cfg.tp.split() && make_rows_in_product(products, n_tokens)) return NormHandoff::kNormedRows;
+    return NormHandoff::kRows;
+}
+
+ProductInput norm_for_products(const ModelConfig& cfg, const Norm& n, const Tensor& x, NormHandoff how, Tensor& y) {
+    if (how == NormHandoff::kRows || cfg.norm != NormKind::kRms) {
         norm_forward(cfg, n, x, y);
         return ProductInput(y);
     }
+    if (how == NormHandoff::kNormedRows) return ProductInput::rms_normed(x, n.w, cfg.norm_eps, y.dtype());
     const int64_t T = x.size(0);
     Tensor codes = Tensor::empty({T, x.size(1)}, DType::kF8E4M3, x.device());
     Tensor scales = Tensor::empty({T}, DType::kF32, x.device());
@@ -98,6 +125,12 @@ void gated_forward(const ModelConfig& cfg, const GatedFfn& f, const ProductInput
         up = Tensor::empty({T, n_ff}, act_dtype, device);
         linear_forward(x, f.gate, gate, p);
         linear_forward(x, f.up, up, p);
+    }
+    if (make_rows_in_product({&f.down}, T)) {
+        const ops::OpProfileScope profile("int4", gate, &f.down.w);
+        ops::linear_int4_act_mul(cfg.act, gate, up, f.down.w, f.down.scale, f.down.zero, f.down.group, f.down.b,
+                                 residual, /*accumulate=*/true);
+        return;
     }
     if (take_fp8_codes({&f.down})) {
         Tensor codes = Tensor::empty(gate.shape(), DType::kF8E4M3, device);
@@ -181,10 +214,11 @@ void moe_forward(const ModelConfig& cfg, const MoeFfn& f, const Tensor& x, Tenso
 
 }  // namespace
 
-bool ffn_takes_fp8_codes(const ModelConfig& cfg, const LayerWeights& lw) {
-    if (cfg.ffn != FfnKind::kGated) return false;
+NormHandoff ffn_norm_handoff(const ModelConfig& cfg, const LayerWeights& lw, int64_t n_tokens) {
+    if (cfg.ffn != FfnKind::kGated) return NormHandoff::kRows;
     const GatedFfn& f = lw.gated;
-    return f.gate_up.w.defined() ? take_fp8_codes({&f.gate_up}) : take_fp8_codes({&f.gate, &f.up});
+    return f.gate_up.w.defined() ? norm_handoff(cfg, {&f.gate_up}, n_tokens)
+                                 : norm_handoff(cfg, {&f.gate, &f.up}, n_tokens);
 }
 
 void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const ProductInput& x, Tensor& residual,

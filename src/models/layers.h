@@ -86,17 +86,27 @@ struct ModelWeights {
     Linear lm_head;  // w aliases tok_embd when embeddings are tied
 };
 
-// What the products that read one activation get: its rows x, or, where every one of them is FP8
+// What the products that read one activation get: its rows x; or, where every one of them is FP8
 // W8A8, only the per-token FP8 codes and scales they would have made of x, computed by the kernel
-// that produces the activation (the rows are then never written or read back).
+// that produces the activation (the rows are then never written or read back); or, for one INT4
+// product of a decode step, the residual and the RMSNorm that make the rows, which the product
+// makes itself (ops::linear_int4_rms_normed).
 struct ProductInput {
-    Tensor x;              // [T, in] in the activation dtype, or undefined
-    Tensor codes, scales;  // f8e4m3 [T, in] and f32 [T], or undefined
-    DType dtype;           // the activation dtype (of x, or of the rows the codes stand for)
+    Tensor x;                 // [T, in] in the activation dtype, or undefined
+    Tensor codes, scales;     // f8e4m3 [T, in] and f32 [T], or undefined
+    Tensor residual, norm_w;  // f32 [T, in] and [in], or undefined
+    float eps = 0.0f;
+    DType dtype;  // the activation dtype (of x, or of the rows the others stand for)
     ProductInput(Tensor rows) : x(std::move(rows)), dtype(x.dtype()) {}
-    ProductInput(Tensor c, Tensor s, DType rows_dtype)
-        : codes(std::move(c)), scales(std::move(s)), dtype(rows_dtype) {}
-    const Tensor& some() const { return x.defined() ? x : codes; }
+    ProductInput(Tensor c, Tensor s, DType rows_dtype) : codes(std::move(c)), scales(std::move(s)), dtype(rows_dtype) {}
+    static ProductInput rms_normed(Tensor residual, Tensor norm_w, float eps, DType rows_dtype) {
+        ProductInput in(Tensor(), Tensor(), rows_dtype);
+        in.residual = std::move(residual);
+        in.norm_w = std::move(norm_w);
+        in.eps = eps;
+        return in;
+    }
+    const Tensor& some() const { return x.defined() ? x : codes.defined() ? codes : residual; }
     int64_t rows() const { return some().size(0); }
     Device device() const { return some().device(); }
 };
@@ -104,20 +114,30 @@ struct ProductInput {
 // Whether the given products (null entries skipped, at least one given) can all take FP8 codes:
 // all FP8 W8A8 and none observed (calibration sees the rows themselves).
 bool take_fp8_codes(std::initializer_list<const Linear*> products);
+// Whether the one product given (null entries skipped) makes its input rows itself from what a
+// kernel before it would have turned into them (a norm or a gated activation): INT4 without a
+// column permutation, not observed, for a decode step of at most ops::kInt4RowsMadeMax tokens.
+bool make_rows_in_product(std::initializer_list<const Linear*> products, int64_t n_tokens);
+
+// What a norm hands to the products that read it. Not the residual itself where tensor parallelism
+// splits the layers: ranks other than 0 zero their residual between the norm and the products.
+enum class NormHandoff { kRows, kFp8Codes, kNormedRows };
+NormHandoff norm_handoff(const ModelConfig& cfg, std::initializer_list<const Linear*> products, int64_t n_tokens);
 
 // Block forwards. x: [T, n_embd] in the activation dtype; the residual is f32 [T, n_embd] and the
 // FFN's output is added into it.
 void norm_forward(const ModelConfig& cfg, const Norm& n, const Tensor& x, Tensor& y);
-// The norm of x for products that read nothing else: the FP8 codes of the norm when `fp8_codes`
-// (and the norm is RMSNorm), else the rows, written to y (the activation dtype, [T, n_embd]).
-ProductInput norm_for_products(const ModelConfig& cfg, const Norm& n, const Tensor& x, bool fp8_codes, Tensor& y);
+// The norm of x for products that read nothing else, as `how` says (RMSNorm only; LayerNorm always
+// hands rows): the rows written to y (the activation dtype, [T, n_embd]), their FP8 codes, or x and
+// the norm for the product to make the rows.
+ProductInput norm_for_products(const ModelConfig& cfg, const Norm& n, const Tensor& x, NormHandoff how, Tensor& y);
 // y (+)= x @ l^T + b, whatever form l's weight has (see WeightFormat).
 void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrecision p, bool accumulate = false);
 void linear_forward(const ProductInput& in, const Linear& l, Tensor& y, ops::MatmulPrecision p,
                     bool accumulate = false);
 // The FFN products that read the block's input: the fused [gate; up] or gate and up (gated FFNs), or
 // none (the other kinds, whose input is always rows).
-bool ffn_takes_fp8_codes(const ModelConfig& cfg, const LayerWeights& lw);
+NormHandoff ffn_norm_handoff(const ModelConfig& cfg, const LayerWeights& lw, int64_t n_tokens);
 void ffn_forward(const ModelConfig& cfg, const LayerWeights& lw, const ProductInput& x, Tensor& residual,
                  ops::MatmulPrecision precision);
 // Whether a step of n_tokens runs its expert layers without the host (so it can be graph-recorded).

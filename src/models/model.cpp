@@ -71,9 +71,9 @@ const Tensor& Model::inv_freq_for(int64_t max_len) const {
     return inv_freq_;
 }
 
-bool Model::attention_takes_fp8_codes(int64_t layer) const {
+NormHandoff Model::attention_norm_handoff(int64_t layer, int64_t n_tokens) const {
     const AttentionWeights& aw = w_.layers[size_t(layer)].attn;
-    return aw.fused() ? take_fp8_codes({&aw.qkv}) : take_fp8_codes({&aw.q, &aw.k, &aw.v});
+    return aw.fused() ? norm_handoff(cfg_, {&aw.qkv}, n_tokens) : norm_handoff(cfg_, {&aw.q, &aw.k, &aw.v}, n_tokens);
 }
 
 void Model::attention_block(int64_t layer, const ProductInput& x, const StepInputs& in, KvCache& kv,
@@ -177,12 +177,13 @@ Tensor Model::run(const StepInputs& in, KvCache& kv, const Tensor* logits_out) c
             ffn_forward(cfg_, lw, h_mlp, x, options_.precision);
             end_partial_sums(x);
         } else {
-            // The norms' outputs feed only the products after them: FP8 ones get the norm's codes.
-            const ProductInput attn_in = norm_for_products(cfg_, lw.attn_norm, x, attention_takes_fp8_codes(l), h);
+            // The norms' outputs feed only the products after them: FP8 ones get the norm's codes, an
+            // INT4 decode product makes the rows itself.
+            const ProductInput attn_in = norm_for_products(cfg_, lw.attn_norm, x, attention_norm_handoff(l, T), h);
             begin_partial_sums(x);
             attention_block(l, attn_in, in, kv, x);
             end_partial_sums(x);
-            const ProductInput ffn_in = norm_for_products(cfg_, lw.mlp_norm, x, ffn_takes_fp8_codes(cfg_, lw), h);
+            const ProductInput ffn_in = norm_for_products(cfg_, lw.mlp_norm, x, ffn_norm_handoff(cfg_, lw, T), h);
             begin_partial_sums(x);
             ffn_forward(cfg_, lw, ffn_in, x, options_.precision);
             end_partial_sums(x);

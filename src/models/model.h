@@ -94,8 +94,8 @@ private:
     Model(ModelConfig cfg, ModelWeights w, ModelOptions options);
     void attention_block(int64_t layer, const ProductInput& x, const StepInputs& in, KvCache& kv,
                          Tensor& residual) const;
-    // Whether the attention's input products (qkv, or q, k and v) can all take FP8 codes.
-    bool attention_takes_fp8_codes(int64_t layer) const;
+    // What the attention's norm hands to its input products (qkv, or q, k and v) in a step of n_tokens.
+    NormHandoff attention_norm_handoff(int64_t layer, int64_t n_tokens) const;
     // Under tensor parallelism: before a block, ranks other than 0 clear the residual, so that the
     // partial sums the block adds are theirs alone; after it, the all-reduce adds them all up.
     void begin_partial_sums(Tensor& residual) const;

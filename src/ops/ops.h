@@ -63,6 +63,16 @@ void quantize_rows_int8(const Tensor& w, Tensor& q, Tensor& scale);
 // CPU: x, y f32. GPU: x 16-bit, y f32 or x's type; a few rows read the packed weights once.
 void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& zero, int64_t group,
                  const Tensor& b, Tensor& y, bool accumulate = false);
+// linear_int4 of rms_norm(x, norm_w, eps) in `act` (the activation dtype: f32 on the CPU, 16-bit on
+// the GPU), and of act_mul(act, gate, up). The same results as those ops then linear_int4, bit for
+// bit; a GPU decode product of up to two rows makes the rows itself instead of a kernel before it
+// writing them (RMSNorm from f32 rows with 16-byte aligned rows; silu only). x, norm_w: f32 [m, k], [k].
+constexpr int64_t kInt4RowsMadeMax = 2;  // rows up to which a GPU decode product makes them itself
+void linear_int4_rms_normed(const Tensor& x, const Tensor& norm_w, float eps, DType act, const Tensor& q,
+                            const Tensor& scale, const Tensor& zero, int64_t group, const Tensor& b, Tensor& y,
+                            bool accumulate = false);
+void linear_int4_act_mul(Activation act, const Tensor& gate, const Tensor& up, const Tensor& q, const Tensor& scale,
+                         const Tensor& zero, int64_t group, const Tensor& b, Tensor& y, bool accumulate = false);
 // Round-to-nearest INT4 of w f32/bf16/f16 [out, in] into q, scale, zero as above. For each group:
 // scale = f16((max(w) - min(w)) / 15) (taken as 1 when that is 0), zero = clamp(rint(-min(w) / scale), 0, 15),
 // code = clamp(rint(w / scale) + zero, 0, 15), with rint rounding half to even and the division by
@@ -87,7 +97,7 @@ void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q
 // up), would have written. x: f32 [T, n]; gate, up: [T, n] in the activation dtype.
 void rms_norm_fp8(const Tensor& x, const Tensor& w, float eps, DType dtype, Tensor& codes, Tensor& scales);
 void act_mul_fp8(Activation act, const Tensor& gate, const Tensor& up, Tensor& codes, Tensor& scales);
-// Per-row FP8: scale[r] = max|w[r, :]| / 448 (1 for an all-zero row), q = e4m3(w / scale) rounded to
+// Per-row FP8: scale[r] = max|w[r, :]| / 448 (1 for an all-zero row), q = e4m3(w * (1 / scale)) rounded to
 // nearest even, saturating. w: f32/bf16/f16 [out, in]; q: f8e4m3 [out, in]; scale: f32 [out].
 void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale);
 

@@ -56,6 +56,39 @@ void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Te
                      b.defined() ? b.data<float>() : nullptr, y.data<float>(), y.stride(0), m, n, k, accumulate);
 }
 
+void linear_int4_rms_normed(const Tensor& x, const Tensor& norm_w, float eps, DType act, const Tensor& q,
+                            const Tensor& scale, const Tensor& zero, int64_t group, const Tensor& b, Tensor& y,
+                            bool accumulate) {
+    TURBOLM_CHECK(rows_contiguous(x), "linear_int4_rms_normed expects 2-D x with contiguous rows, got ", x.describe());
+    check_int4_weight(q, scale, zero, group, x.size(1), "linear_int4_rms_normed");
+#ifdef TURBOLM_WITH_CUDA
+    if (on_cuda(x) && rows_contiguous(y) && y.size(0) == x.size(0) && y.size(1) == q.size(0) &&
+        (!b.defined() || (b.dtype() == DType::kF32 && b.numel() == q.size(0) && b.is_contiguous() && on_cuda(b))) &&
+        cuda_ops::try_linear_int4_rms_normed(x, norm_w, eps, act, q, scale, zero, group, b, y, accumulate))
+        return;
+#endif
+    Tensor rows = Tensor::empty(x.shape(), act, x.device());
+    rms_norm(x, norm_w, eps, rows);
+    linear_int4(rows, q, scale, zero, group, b, y, accumulate);
+}
+
+void linear_int4_act_mul(Activation act, const Tensor& gate, const Tensor& up, const Tensor& q, const Tensor& scale,
+                         const Tensor& zero, int64_t group, const Tensor& b, Tensor& y, bool accumulate) {
+    TURBOLM_CHECK(rows_contiguous(gate) && rows_contiguous(up) && gate.shape() == up.shape(),
+                  "linear_int4_act_mul expects gate and up of one 2-D shape with contiguous rows, got ",
+                  gate.describe(), " ", up.describe());
+    check_int4_weight(q, scale, zero, group, gate.size(1), "linear_int4_act_mul");
+#ifdef TURBOLM_WITH_CUDA
+    if (on_cuda(gate) && rows_contiguous(y) && y.size(0) == gate.size(0) && y.size(1) == q.size(0) &&
+        (!b.defined() || (b.dtype() == DType::kF32 && b.numel() == q.size(0) && b.is_contiguous() && on_cuda(b))) &&
+        cuda_ops::try_linear_int4_act_mul(act, gate, up, q, scale, zero, group, b, y, accumulate))
+        return;
+#endif
+    Tensor rows = Tensor::empty(gate.shape(), gate.dtype(), gate.device());
+    act_mul(act, gate, up, rows);
+    linear_int4(rows, q, scale, zero, group, b, y, accumulate);
+}
+
 void quantize_groups_int4(const Tensor& w, int64_t group, Tensor& q, Tensor& scale, Tensor& zero) {
     TURBOLM_CHECK(
         rows_contiguous(w) && (w.dtype() == DType::kF32 || w.dtype() == DType::kBF16 || w.dtype() == DType::kF16),

@@ -59,6 +59,12 @@ struct GemvArgs {
 // scale / zero loads it ran 21.8, without the MMAs 23.2: the loads and their latency, not the
 // arithmetic, set the pace (ncu: 0.47 issued instructions per cycle per scheduler, 176 instructions
 // per 16 x 128 item, DRAM at 50%).
+// Tried later in the model (Llama-3-8B shape, INT4 batch-1 decode, 381.0 tokens/s without them):
+// asking L2 for each block's whole weight tile (cp.async.bulk.prefetch) before the dependency wait,
+// so that it streams in during the previous kernel, 372.4; only the first 2 KB of each row, 381.5;
+// the streaming kernel's second tile too, 373.7; eight chunks a batch instead of four for the down
+// product's long rows, 372.0. Kept instead: the decode products that make their own rows (the norm
+// before qkv and gate/up, silu * up before down; Int4Rows in gemv_int4_common.cuh), 389.2.
 
 // The read ceiling: the same bytes, coalesced 16-byte loads, nothing else.
 __global__ void __launch_bounds__(256) read_coalesced(const uint4* __restrict__ p, size_t n16, unsigned* out) {

@@ -35,6 +35,49 @@ void linear_int4(const Tensor& x, const Tensor& q, const Tensor& scale, const Te
     if (bias) cuda::launch_add_bias(y.raw_data(), y.dtype(), y.stride(0), bias, m, n, s);
 }
 
+bool try_linear_int4_rms_normed(const Tensor& x, const Tensor& norm_w, float eps, DType act, const Tensor& q,
+                                const Tensor& scale, const Tensor& zero, int64_t group, const Tensor& b, Tensor& y,
+                                bool accumulate) {
+    if (!is_16bit(act) || x.dtype() != DType::kF32 || norm_w.dtype() != DType::kF32 || !norm_w.is_contiguous() ||
+        (y.dtype() != DType::kF32 && y.dtype() != act) || norm_w.device() != Device::kCuda ||
+        y.device() != Device::kCuda)
+        return false;
+    for (const Tensor* t : {&q, &scale, &zero, &b}) require_cuda(*t, "linear_int4_rms_normed");
+    const int64_t m = x.size(0), k = x.size(1), n = q.size(0);
+    const cpu::Int4Weights w = int4_weights(q, scale, zero, group);
+    cuda::Int4RowSource src;
+    src.kind = cuda::Int4RowKind::kRmsNormed;
+    src.res = x.data<float>();
+    src.ldr = x.stride(0);
+    src.norm_w = norm_w.data<float>();
+    src.eps = eps;
+    if (!cuda::gemv_int4_fusable(src, w, m, k)) return false;
+    cuda::launch_gemv_int4_fused(src, nullptr, 0, act, w, b.defined() ? b.data<float>() : nullptr, y.raw_data(),
+                                 y.stride(0), y.dtype(), m, n, k, accumulate, cuda::stream());
+    return true;
+}
+
+bool try_linear_int4_act_mul(Activation act, const Tensor& gate, const Tensor& up, const Tensor& q, const Tensor& scale,
+                             const Tensor& zero, int64_t group, const Tensor& b, Tensor& y, bool accumulate) {
+    if (act != Activation::kSilu || !is_16bit(gate.dtype()) || up.dtype() != gate.dtype() ||
+        (y.dtype() != DType::kF32 && y.dtype() != gate.dtype()) || up.device() != Device::kCuda ||
+        y.device() != Device::kCuda)
+        return false;
+    for (const Tensor* t : {&q, &scale, &zero, &b}) require_cuda(*t, "linear_int4_act_mul");
+    const int64_t m = gate.size(0), k = gate.size(1), n = q.size(0);
+    const cpu::Int4Weights w = int4_weights(q, scale, zero, group);
+    cuda::Int4RowSource src;
+    src.kind = cuda::Int4RowKind::kSiluMul;
+    src.up = up.raw_data();
+    src.ldu = up.stride(0);
+    if (!cuda::gemv_int4_supported(gate.raw_data(), gate.stride(0), w, m, k) || !cuda::gemv_int4_fusable(src, w, m, k))
+        return false;
+    cuda::launch_gemv_int4_fused(src, gate.raw_data(), gate.stride(0), gate.dtype(), w,
+                                 b.defined() ? b.data<float>() : nullptr, y.raw_data(), y.stride(0), y.dtype(), m, n, k,
+                                 accumulate, cuda::stream());
+    return true;
+}
+
 void quantize_groups_int4(const Tensor& w, int64_t group, Tensor& q, Tensor& scale, Tensor& zero) {
     require_cuda(q, "quantized weight");
     require_cuda(scale, "quantization scales");

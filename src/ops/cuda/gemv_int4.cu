@@ -21,6 +21,8 @@ using namespace int4_detail;
 // A block owns 16 output rows; its warps split the columns into chunks and sum through shared
 // memory at the end, so every byte of the packed weights is read once, 16 bytes per load. Products
 // with many more tiles than the GPU holds blocks take the streaming kernel of gemv_int4_stream.cu.
+// Either kernel can also make its activation rows itself (Int4Rows: the norm before it, or silu * up),
+// this one into shared memory while its first weights load.
 
 // Lane l of a warp is (g, t) = (l / 4, l % 4) in the MMA fragments: it dequantizes rows g and g + 8
 // of the tile and brings activation row g. A chunk is the columns the 4 lanes of one g cover with a
@@ -54,8 +56,11 @@ __device__ __forceinline__ void load_stream(const uint8_t* p, uint32_t (&out)[kW
 // k = (2t, 2t+1) and (1, 5) as (2t+8, 2t+9), the second (2, 6) and (3, 7); the activations are
 // paired the same way with one byte permute per register.
 // kMinBlocks blocks per SM (see launch_typed) keep 16 or 24 warps' loads in flight on each SM.
-template <typename T, int kWords, int kWarps, int kMinBlocks>
+// kKind: where the activation rows come from (Int4Rows).
+template <typename T, int kWords, int kWarps, int kMinBlocks, Int4RowKind kKind = Int4RowKind::kStored>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(const GemvArgs<T> a) {
+    static_assert(kKind != Int4RowKind::kRmsNormed || kWarps * 32 == Int4Rows<T, kKind>::kNormThreads,
+                  "the norm's sums need the blocks of norms.cu");
     using Chunk = ChunkShape<kWords>;
     __shared__ float partial[kWarps][4][32];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -70,18 +75,21 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
     const uint8_t* z_lo = a.w.zero + r_lo * a.w.ldz;
     const uint8_t* z_hi = a.w.zero + r_hi * a.w.ldz;
     const bool has_x = g < a.m;
-    const T* xg = a.x + (has_x ? g : 0) * a.ldx + 8 * kWords * t;
+    const int64_t x_col = 8 * kWords * t;  // lane's first column of a chunk
     const int n_chunks = a.k / Chunk::kSpan, chunks_per_group = int(a.w.group) / Chunk::kSpan;
+    // Rows the kernel makes itself go to shared memory once per block (Int4Rows::make), while the
+    // first batch of weights is on its way.
+    constexpr bool kMade = kKind != Int4RowKind::kStored;
+    __shared__ uint4 made_rows[kMade ? kGemvInt4MadeElems / 8 : 1];
+    const T* xs = reinterpret_cast<const T*>(made_rows);
     wait_for_previous_grid();  // launched with programmatic serialization: nothing was read before
 
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int c0 = warp; c0 < n_chunks; c0 += kWarps * Chunk::kBatch) {
-        // Every load of the batch is issued before any is used, so a lane has them all in flight.
-        // The 4 lanes of a quad need the same scale and zero point of a chunk; instead of each
-        // loading all of them (4 scattered loads per value), lane t loads those of chunks t, t + 4, ...
-        // packed as f16 bits | zero << 16, and hands them around the quad with a shuffle.
-        uint32_t w_lo[Chunk::kBatch][kWords], w_hi[Chunk::kBatch][kWords];
-        uint32_t meta_lo[Chunk::kBatch / 4] = {}, meta_hi[Chunk::kBatch / 4] = {};
+    uint32_t w_lo[Chunk::kBatch][kWords], w_hi[Chunk::kBatch][kWords];
+    uint32_t meta_lo[Chunk::kBatch / 4], meta_hi[Chunk::kBatch / 4];
+    auto issue = [&](int c0) {
+#pragma unroll
+        for (int j = 0; j < Chunk::kBatch / 4; ++j) meta_lo[j] = meta_hi[j] = 0;
 #pragma unroll
         for (int u = 0; u < Chunk::kBatch; ++u) {
             const int c = c0 + u * kWarps;
@@ -99,6 +107,17 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
                 meta_hi[j] = uint32_t(__ldg(s_hi + gi)) | (uint32_t(__ldg(z_hi + gi)) << 16);
             }
         }
+    };
+    if constexpr (kMade) {
+        issue(warp);
+        Int4Rows<T, kKind>{}.make(a, reinterpret_cast<T*>(made_rows));
+    }
+    for (int c0 = warp; c0 < n_chunks; c0 += kWarps * Chunk::kBatch) {
+        // Every load of the batch is issued before any is used, so a lane has them all in flight.
+        // The 4 lanes of a quad need the same scale and zero point of a chunk; instead of each
+        // loading all of them (4 scattered loads per value), lane t loads those of chunks t, t + 4, ...
+        // packed as f16 bits | zero << 16, and hands them around the quad with a shuffle.
+        if (!kMade || c0 != warp) issue(c0);
 #pragma unroll
         for (int u = 0; u < Chunk::kBatch; ++u) {
             const int c = c0 + u * kWarps;
@@ -109,8 +128,11 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
             float part[4] = {0.0f, 0.0f, 0.0f, 0.0f}, sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
             for (int v = 0; v < kWords; ++v) {
-                const uint4 xv = has_x ? __ldg(reinterpret_cast<const uint4*>(xg + c * Chunk::kSpan + 8 * v))
-                                       : make_uint4(0u, 0u, 0u, 0u);
+                const int64_t col = int64_t(c) * Chunk::kSpan + x_col + 8 * v;
+                uint4 xv = make_uint4(0u, 0u, 0u, 0u);
+                if (has_x)
+                    xv = kMade ? *reinterpret_cast<const uint4*>(xs + int64_t(g) * a.k + col)
+                               : __ldg(reinterpret_cast<const uint4*>(a.x + int64_t(g) * a.ldx + col));
                 uint32_t lo[4], hi[4];
                 Dequant<T>::pairs(w_lo[u][v], lo);
                 Dequant<T>::pairs(w_hi[u][v], hi);
@@ -156,38 +178,53 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) gemv_int4_kernel(cons
     store_out(a, int64_t(act) * a.ldy + row, v);
 }
 
-template <typename T, int kWords, int kWarps, int kMinBlocks>
+template <typename T, int kWords, int kWarps, int kMinBlocks, Int4RowKind kKind>
 void launch_kernel(const GemvArgs<T>& a, cudaStream_t stream) {
-    launch_after_previous(gemv_int4_kernel<T, kWords, kWarps, kMinBlocks>,
+    launch_after_previous(gemv_int4_kernel<T, kWords, kWarps, kMinBlocks, kKind>,
                           dim3(unsigned((a.n + kTileRows - 1) / kTileRows)), dim3(kWarps * 32), 0, stream, a);
 }
 
-template <typename T, int kWarps, int kMinBlocks>
+// Rows made by the kernel (gemv_int4_fusable) come only with groups of a multiple of 128.
+template <typename T, int kWarps, int kMinBlocks, Int4RowKind kKind>
 void launch_shape(const GemvArgs<T>& a, cudaStream_t stream) {
-    if (a.w.group % 128 == 0)
-        launch_kernel<T, 4, kWarps, kMinBlocks>(a, stream);
-    else if (a.w.group % 64 == 0)
-        launch_kernel<T, 2, kWarps, kMinBlocks>(a, stream);
-    else
-        launch_kernel<T, 1, kWarps, kMinBlocks>(a, stream);
+    if constexpr (kKind == Int4RowKind::kStored) {
+        if (a.w.group % 128 == 0)
+            launch_kernel<T, 4, kWarps, kMinBlocks, kKind>(a, stream);
+        else if (a.w.group % 64 == 0)
+            launch_kernel<T, 2, kWarps, kMinBlocks, kKind>(a, stream);
+        else
+            launch_kernel<T, 1, kWarps, kMinBlocks, kKind>(a, stream);
+    } else {
+        launch_kernel<T, 4, kWarps, kMinBlocks, kKind>(a, stream);
+    }
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
 // Blocks run in waves of (blocks per SM) x SMs and each wave shares the memory bandwidth, so the time
 // goes as waves x blocks per SM: 2 blocks per SM (more registers, no spills) unless 3 need fewer
 // waves between them. Groups under 128 columns take narrower chunks and use 4-warp blocks.
-template <typename T>
+template <typename T, Int4RowKind kKind>
 void launch_typed(const GemvArgs<T>& a, cudaStream_t stream) {
     if (launch_gemv_int4_stream(a, stream)) return;
-    if (a.w.group % 128 != 0) return launch_shape<T, 4, 5>(a, stream);
+    if constexpr (kKind == Int4RowKind::kStored)
+        if (a.w.group % 128 != 0) return launch_shape<T, 4, 5, kKind>(a, stream);
     int device = 0, sms = 0;
     TURBOLM_CUDA_CHECK(cudaGetDevice(&device));
     TURBOLM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
     const int64_t tiles = (a.n + kTileRows - 1) / kTileRows, slots = std::max(sms, 1);
     const int64_t cost2 = 2 * ((tiles + 2 * slots - 1) / (2 * slots)),
                   cost3 = 3 * ((tiles + 3 * slots - 1) / (3 * slots));
-    if (cost3 < cost2) return launch_shape<T, 8, 3>(a, stream);
-    launch_shape<T, 8, 2>(a, stream);
+    if (cost3 < cost2) return launch_shape<T, 8, 3, kKind>(a, stream);
+    launch_shape<T, 8, 2, kKind>(a, stream);
+}
+
+template <typename T>
+void launch_kind(const GemvArgs<T>& a, cudaStream_t stream) {
+    switch (a.src.kind) {
+        case Int4RowKind::kStored: return launch_typed<T, Int4RowKind::kStored>(a, stream);
+        case Int4RowKind::kRmsNormed: return launch_typed<T, Int4RowKind::kRmsNormed>(a, stream);
+        case Int4RowKind::kSiluMul: return launch_typed<T, Int4RowKind::kSiluMul>(a, stream);
+    }
 }
 
 template <typename T>
@@ -293,16 +330,46 @@ bool gemv_int4_supported(const void* x, int64_t ldx, const cpu::Int4Weights& w, 
 void launch_gemv_int4(const void* x, int64_t ldx, DType x_dtype, const cpu::Int4Weights& w, const float* bias, void* y,
                       int64_t ldy, DType y_dtype, int64_t m, int64_t n, int64_t k, bool accumulate,
                       cudaStream_t stream) {
+    launch_gemv_int4_fused(Int4RowSource{}, x, ldx, x_dtype, w, bias, y, ldy, y_dtype, m, n, k, accumulate, stream);
+}
+
+bool gemv_int4_fusable(const Int4RowSource& src, const cpu::Int4Weights& w, int64_t m, int64_t k) {
+    if (m < 1 || m > kGemvInt4FusedRows || m * k > kGemvInt4MadeElems || w.group % 128 != 0 || k % w.group != 0 ||
+        w.ldq % 16 != 0 || !aligned16(w.q))
+        return false;
+    switch (src.kind) {
+        case Int4RowKind::kStored: return false;
+        case Int4RowKind::kRmsNormed:
+            return src.res && src.norm_w && src.ldr % 4 == 0 && aligned16(src.res) && aligned16(src.norm_w);
+        case Int4RowKind::kSiluMul: return src.up && src.ldu % 8 == 0 && aligned16(src.up);
+    }
+    return false;
+}
+
+void launch_gemv_int4_fused(const Int4RowSource& src, const void* x, int64_t ldx, DType x_dtype,
+                            const cpu::Int4Weights& w, const float* bias, void* y, int64_t ldy, DType y_dtype,
+                            int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream) {
     if (n == 0) return;
-    TURBOLM_REQUIRE(gemv_int4_supported(x, ldx, w, m, k) && n < (int64_t(1) << 30),
-                    "gemv_int4: unsupported shape or alignment");
+    if (src.kind == Int4RowKind::kRmsNormed) {
+        TURBOLM_REQUIRE(gemv_int4_fusable(src, w, m, k) && n < (int64_t(1) << 30),
+                        "gemv_int4: unsupported normed rows");
+    } else {
+        TURBOLM_REQUIRE(gemv_int4_supported(x, ldx, w, m, k) && n < (int64_t(1) << 30),
+                        "gemv_int4: unsupported shape or alignment");
+        TURBOLM_REQUIRE(src.kind == Int4RowKind::kStored || gemv_int4_fusable(src, w, m, k),
+                        "gemv_int4: unsupported gated rows");
+    }
     TURBOLM_REQUIRE(y_dtype == DType::kF32 || y_dtype == x_dtype, "gemv_int4: ", dtype_name(x_dtype), " -> ",
                     dtype_name(y_dtype));
     const bool y_f32 = y_dtype == DType::kF32;
-    if (x_dtype == DType::kBF16)
-        return launch_typed(gemv_args<__nv_bfloat16>(x, ldx, w, bias, y, ldy, y_f32, m, n, k, accumulate), stream);
-    if (x_dtype == DType::kF16)
-        return launch_typed(gemv_args<__half>(x, ldx, w, bias, y, ldy, y_f32, m, n, k, accumulate), stream);
+    auto run = [&](auto tag) {
+        using T = decltype(tag);
+        GemvArgs<T> a = gemv_args<T>(x, ldx, w, bias, y, ldy, y_f32, m, n, k, accumulate);
+        a.src = src;
+        launch_kind(a, stream);
+    };
+    if (x_dtype == DType::kBF16) return run(__nv_bfloat16{});
+    if (x_dtype == DType::kF16) return run(__half{});
     fail(StatusCode::kInvalidArgument, "gemv_int4: activations of ", dtype_name(x_dtype));
 }
 

@@ -16,6 +16,24 @@ namespace turbolm::cuda {
 
 constexpr int64_t kGemvInt4MaxRows = 8;
 
+// A decode product of at most kGemvInt4FusedRows rows can also make its activation rows itself
+// (Int4RowKind), saving the kernel that would have written them and the launch between:
+//   kRmsNormed: rms_norm(res) * norm_w rounded to the activation type, from the f32 residual;
+//   kSiluMul:   silu(gate) * up rounded to it (x is the gate).
+// The rows are bit for bit those of the unfused ops (norms.cu, activation.cu), so the product is too.
+constexpr int kGemvInt4FusedRows = 2;
+constexpr int64_t kGemvInt4MadeElems = 16384;  // m * k: the rows a block makes fit 32 KB of shared memory
+enum class Int4RowKind { kStored, kRmsNormed, kSiluMul };
+struct Int4RowSource {
+    Int4RowKind kind = Int4RowKind::kStored;
+    const float* res = nullptr;  // kRmsNormed: f32 [m, ldr]
+    int64_t ldr = 0;
+    const float* norm_w = nullptr;  // kRmsNormed: f32 [k]
+    float eps = 0.0f;
+    const void* up = nullptr;  // kSiluMul: [m, ldu] in the activation type
+    int64_t ldu = 0;
+};
+
 // Whether launch_gemv_int4 handles this product: m <= kGemvInt4MaxRows, x and q 16-byte aligned with
 // row strides of 16 bytes, k a multiple of the group and the group of 32.
 bool gemv_int4_supported(const void* x, int64_t ldx, const cpu::Int4Weights& w, int64_t m, int64_t k);
@@ -24,6 +42,15 @@ bool gemv_int4_supported(const void* x, int64_t ldx, const cpu::Int4Weights& w, 
 void launch_gemv_int4(const void* x, int64_t ldx, DType x_dtype, const cpu::Int4Weights& w, const float* bias, void* y,
                       int64_t ldy, DType y_dtype, int64_t m, int64_t n, int64_t k, bool accumulate,
                       cudaStream_t stream);
+// Whether a product of m rows can make them from `src` (its kind other than kStored): m <=
+// kGemvInt4FusedRows, m * k <= kGemvInt4MadeElems, weights in groups of a multiple of 128, and the
+// sources' rows 16-byte aligned (x, the gate, is checked by gemv_int4_supported).
+bool gemv_int4_fusable(const Int4RowSource& src, const cpu::Int4Weights& w, int64_t m, int64_t k);
+// launch_gemv_int4 with the rows made from src (x: the gate for kSiluMul, unused for kRmsNormed;
+// x_dtype is the activation type either way).
+void launch_gemv_int4_fused(const Int4RowSource& src, const void* x, int64_t ldx, DType x_dtype,
+                            const cpu::Int4Weights& w, const float* bias, void* y, int64_t ldy, DType y_dtype,
+                            int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream);
 // out[n, k] = (code - zero) * scale rounded to out_dtype (bf16/f16).   out: [n, ldo], ldo % 8 == 0, 16-byte aligned
 void launch_dequantize_int4(const cpu::Int4Weights& w, void* out, int64_t ldo, DType out_dtype, int64_t n, int64_t k,
                             cudaStream_t stream);

@@ -1,5 +1,6 @@
 // Pieces shared by the INT4 decode-product kernels (gemv_int4.cu, gemv_int4_stream.cu): the nibble
-// to 16-bit trick, the m16n8k16 MMA, the argument block and the output store.
+// to 16-bit trick, the m16n8k16 MMA, the argument block, where the activation rows come from and the
+// output store.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,9 @@
 
 #include "ops/cpu/cpu_int4.h"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/elementwise/activation_functions.cuh"
+#include "ops/cuda/elementwise/elementwise_common.cuh"
+#include "ops/cuda/gemv_int4.h"
 #include "ops/cuda/programmatic_launch.cuh"
 
 namespace turbolm::cuda::int4_detail {
@@ -84,7 +88,7 @@ __device__ __forceinline__ float f16_bits_to_float(uint16_t bits) {
 
 template <typename T>
 struct GemvArgs {
-    const T* x;  // [m, ldx]
+    const T* x;  // [m, ldx]: the rows, or the gate of Int4RowKind::kSiluMul
     int64_t ldx;
     cpu::Int4Weights w;
     const float* bias;  // [n] or null
@@ -92,6 +96,73 @@ struct GemvArgs {
     int64_t ldy;
     bool y_f32, accumulate;
     int m, n, k;
+    Int4RowSource src;  // the other inputs of the fused row kinds
+};
+
+// A kernel's activation rows, 8 consecutive values at a time as the MMAs take them (8 values of T in
+// a uint4), made as the unfused kernels would have stored them, bit for bit: read from x; RMSNorm of
+// the f32 residual times the norm's weight, with norms.cu's sum (a 256-thread block's per-thread
+// chunks, warp sums, then the warps in order), so the block must have 256 threads; or silu(gate) * up
+// as activation.cu computes it. Every thread of the block calls prepare() (the norm's sums) before
+// load8, or make(), which writes all m rows to shared memory ([m][k]) and waits for the block.
+template <typename T, Int4RowKind kKind>
+struct Int4Rows {
+    static constexpr int kNormThreads = 256;
+    float inv[kGemvInt4FusedRows];  // kRmsNormed: 1 / rms of each row
+
+    __device__ void prepare(const GemvArgs<T>& a) {
+        if constexpr (kKind == Int4RowKind::kRmsNormed) {
+#pragma unroll
+            for (int r = 0; r < kGemvInt4FusedRows; ++r) {
+                if (r >= a.m) break;  // the same for the whole block
+                const float* xr = a.src.res + int64_t(r) * a.src.ldr;
+                float sum = 0.0f;
+                for (int64_t c = threadIdx.x; c < a.k / elt::kVec; c += kNormThreads) {
+                    float v[elt::kVec];
+                    elt::load8(xr + c * elt::kVec, v);
+#pragma unroll
+                    for (int e = 0; e < elt::kVec; ++e) sum += v[e] * v[e];
+                }
+                inv[r] = 1.0f / sqrtf(elt::block_sum<kNormThreads>(sum) / float(a.k) + a.src.eps);
+            }
+        }
+    }
+
+    __device__ void make(const GemvArgs<T>& a, T* xs) {
+        prepare(a);
+        const int64_t per_row = a.k / elt::kVec;
+        for (int64_t i = threadIdx.x; i < a.m * per_row; i += blockDim.x) {
+            const int row = int(i / per_row);
+            const int64_t col = (i % per_row) * elt::kVec;
+            *reinterpret_cast<uint4*>(xs + row * a.k + col) = load8(a, row, col);
+        }
+        __syncthreads();
+    }
+
+    __device__ uint4 load8(const GemvArgs<T>& a, int row, int64_t col) const {
+        if constexpr (kKind == Int4RowKind::kStored) {
+            return __ldg(reinterpret_cast<const uint4*>(a.x + int64_t(row) * a.ldx + col));
+        } else {
+            float v[elt::kVec];
+            if constexpr (kKind == Int4RowKind::kRmsNormed) {
+                float g[elt::kVec];
+                elt::load8(a.src.res + int64_t(row) * a.src.ldr + col, v);
+                elt::load8(a.src.norm_w + col, g);
+                const float s = row == 0 ? inv[0] : inv[kGemvInt4FusedRows - 1];
+#pragma unroll
+                for (int e = 0; e < elt::kVec; ++e) v[e] = g[e] * (v[e] * s);
+            } else {
+                float u[elt::kVec];
+                elt::load8(a.x + int64_t(row) * a.ldx + col, v);
+                elt::load8(static_cast<const T*>(a.src.up) + int64_t(row) * a.src.ldu + col, u);
+#pragma unroll
+                for (int e = 0; e < elt::kVec; ++e) v[e] = elt::Silu::apply(v[e]) * u[e];
+            }
+            uint4 out;
+            elt::store8(reinterpret_cast<T*>(&out), v);
+            return out;
+        }
+    }
 };
 
 template <typename T>

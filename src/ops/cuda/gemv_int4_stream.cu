@@ -67,8 +67,10 @@ __device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
-template <typename T>
+// kKind: where the activation rows come from (Int4Rows); they are made once per block, when staged.
+template <typename T, Int4RowKind kKind>
 __global__ void __launch_bounds__(kThreads, 2) gemv_int4_stream_kernel(const GemvArgs<T> a) {
+    static_assert(kThreads == Int4Rows<T, kKind>::kNormThreads, "the norm's sums need the blocks of norms.cu");
     extern __shared__ __align__(16) unsigned char smem[];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
@@ -138,6 +140,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_int4_stream_kernel(const Gem
     };
 #pragma unroll
     for (int u = 0; u < kDepth; ++u) load(u);
+    Int4Rows<T, kKind> rows;  // the norm's sums while the ring's first loads are on their way
+    rows.prepare(a);
 
     // The activations as B fragments; 16 lanes hold one (chunk, row) and sum it with shuffles.
     const int n_frag = n_chunks * m * 16;
@@ -150,8 +154,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_int4_stream_kernel(const Gem
         const int fv = f >> 2, ft = f & 3;
         float sum = 0.0f;
         if (valid) {
-            const uint4 xv = __ldg(
-                reinterpret_cast<const uint4*>(a.x + int64_t(fg) * a.ldx + int64_t(cl) * kChunk + 32 * ft + 8 * fv));
+            const uint4 xv = rows.load8(a, fg, int64_t(cl) * kChunk + 32 * ft + 8 * fv);
             uint4 b;
             b.x = __byte_perm(xv.x, xv.z, 0x5410);
             b.y = __byte_perm(xv.x, xv.z, 0x7632);
@@ -268,7 +271,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_int4_stream_kernel(const Gem
 
 // Resident blocks of the kernel on the current device for a shared-memory size (rounded up to 4 KB),
 // with the kernel's dynamic shared-memory limit raised on first use on each device.
-template <typename T>
+template <typename T, Int4RowKind kKind>
 int resident_blocks(size_t smem) {
     constexpr int kMaxDevices = 64, kBuckets = 32;
     static std::mutex mu;
@@ -282,19 +285,19 @@ int resident_blocks(size_t smem) {
     int& c = cache[device * kBuckets + bucket];
     if (c) return c;
     if (!attr_set[device]) {
-        TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_int4_stream_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                int(kSmemBudget)));
+        TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(gemv_int4_stream_kernel<T, kKind>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBudget)));
         attr_set[device] = true;
     }
     int sms = 0, per_sm = 0;
     TURBOLM_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    TURBOLM_CUDA_CHECK(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_int4_stream_kernel<T>, kThreads, bucket * 4096));
+    TURBOLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv_int4_stream_kernel<T, kKind>,
+                                                                     kThreads, bucket * 4096));
     c = std::max(per_sm * sms, 1);
     return c;
 }
 
-template <typename T>
+template <typename T, Int4RowKind kKind>
 bool launch_stream(const GemvArgs<T>& a, cudaStream_t stream) {
     const int64_t cpg = a.w.group / kChunk;
     if (a.w.group % kChunk != 0 || (cpg & (cpg - 1)) != 0) return false;
@@ -302,25 +305,35 @@ bool launch_stream(const GemvArgs<T>& a, cudaStream_t stream) {
     if (n_chunks < kWarps) return false;  // every warp takes a chunk of every tile
     const size_t smem = layout(a.m, n_chunks).total;
     if (smem > kSmemBudget) return false;
-    const int blocks = resident_blocks<T>(smem);
+    const int blocks = resident_blocks<T, kKind>(smem);
     const int64_t tiles = (int64_t(a.n) + kTileRows - 1) / kTileRows;
     // A block pays its activations' staging once, so the streaming kernel wins from a few tiles per
     // block (H200, m = 1: 28672 x 4096 22.6 against 27.2 us, 14336 x 4096 14.0 against 16.2; 6144 x
     // 4096, 1.5 tiles per block, loses), later with more activation rows (m = 8, 14336 x 4096 loses).
     const int64_t min_tiles_x2 = a.m == 1 ? 6 : 7;  // tiles per block, doubled
     if (blocks == 0 || 2 * tiles < min_tiles_x2 * int64_t(blocks)) return false;
-    launch_after_previous(gemv_int4_stream_kernel<T>, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, a);
+    launch_after_previous(gemv_int4_stream_kernel<T, kKind>, dim3(unsigned(blocks)), dim3(kThreads), smem, stream, a);
     TURBOLM_CUDA_CHECK_LAUNCH();
     return true;
+}
+
+template <typename T>
+bool launch_kind(const GemvArgs<T>& a, cudaStream_t stream) {
+    switch (a.src.kind) {
+        case Int4RowKind::kStored: return launch_stream<T, Int4RowKind::kStored>(a, stream);
+        case Int4RowKind::kRmsNormed: return launch_stream<T, Int4RowKind::kRmsNormed>(a, stream);
+        case Int4RowKind::kSiluMul: return launch_stream<T, Int4RowKind::kSiluMul>(a, stream);
+    }
+    return false;
 }
 
 }  // namespace
 
 bool launch_gemv_int4_stream(const GemvArgs<__nv_bfloat16>& a, cudaStream_t stream) {
-    return launch_stream(a, stream);
+    return launch_kind(a, stream);
 }
 bool launch_gemv_int4_stream(const GemvArgs<__half>& a, cudaStream_t stream) {
-    return launch_stream(a, stream);
+    return launch_kind(a, stream);
 }
 
 }  // namespace turbolm::cuda::int4_detail
