@@ -220,11 +220,7 @@ void launch_typed(const GemvArgs<T>& a, cudaStream_t stream) {
 
 template <typename T>
 void launch_kind(const GemvArgs<T>& a, cudaStream_t stream) {
-    switch (a.src.kind) {
-        case Int4RowKind::kStored: return launch_typed<T, Int4RowKind::kStored>(a, stream);
-        case Int4RowKind::kRmsNormed: return launch_typed<T, Int4RowKind::kRmsNormed>(a, stream);
-        case Int4RowKind::kSiluMul: return launch_typed<T, Int4RowKind::kSiluMul>(a, stream);
-    }
+    dispatch_row_kind(a.src.kind, [&](auto kind) { launch_typed<T, decltype(kind)::value>(a, stream); });
 }
 
 template <typename T>

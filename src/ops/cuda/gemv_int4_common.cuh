@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -98,6 +99,18 @@ struct GemvArgs {
     int m, n, k;
     Int4RowSource src;  // the other inputs of the fused row kinds
 };
+
+// fn(std::integral_constant<Int4RowKind, kind>{}): a kernel instantiation per kind of rows.
+template <typename Fn>
+auto dispatch_row_kind(Int4RowKind kind, Fn&& fn) {
+    using K = Int4RowKind;
+    switch (kind) {
+        case K::kRmsNormed: return fn(std::integral_constant<K, K::kRmsNormed>{});
+        case K::kSiluMul: return fn(std::integral_constant<K, K::kSiluMul>{});
+        case K::kStored: break;
+    }
+    return fn(std::integral_constant<K, K::kStored>{});
+}
 
 // A kernel's activation rows, 8 consecutive values at a time as the MMAs take them (8 values of T in
 // a uint4), made as the unfused kernels would have stored them, bit for bit: read from x; RMSNorm of

@@ -319,12 +319,7 @@ bool launch_stream(const GemvArgs<T>& a, cudaStream_t stream) {
 
 template <typename T>
 bool launch_kind(const GemvArgs<T>& a, cudaStream_t stream) {
-    switch (a.src.kind) {
-        case Int4RowKind::kStored: return launch_stream<T, Int4RowKind::kStored>(a, stream);
-        case Int4RowKind::kRmsNormed: return launch_stream<T, Int4RowKind::kRmsNormed>(a, stream);
-        case Int4RowKind::kSiluMul: return launch_stream<T, Int4RowKind::kSiluMul>(a, stream);
-    }
-    return false;
+    return dispatch_row_kind(a.src.kind, [&](auto kind) { return launch_stream<T, decltype(kind)::value>(a, stream); });
 }
 
 }  // namespace
