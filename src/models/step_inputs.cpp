@@ -49,6 +49,8 @@ void StepInputs::build_paged(std::span<const PagedChunk> chunks, int64_t block_s
     table.reserve(size_t(n_seqs_ * max_blocks_));
     slots_.clear();
     max_q_len_ = max_kv_len_actual_ = 0;
+    n_decode_seqs_ = 0;
+    bool leading = true;
     for (const auto& c : chunks) {
         const int64_t n = int64_t(c.tokens.size());
         const int64_t first_row = int64_t(ids.size());
@@ -69,6 +71,8 @@ void StepInputs::build_paged(std::span<const PagedChunk> chunks, int64_t block_s
             rows.push_back(int32_t(first_row + n - 1));
         }
         max_q_len_ = std::max(max_q_len_, n);
+        leading = leading && n == 1;
+        if (leading) ++n_decode_seqs_;
         max_kv_len_actual_ = std::max(max_kv_len_actual_, c.start + n);
     }
     max_kv_len_ = kv_len_bound > 0 ? kv_len_bound : max_kv_len_actual_;
@@ -80,15 +84,15 @@ void StepInputs::build_paged(std::span<const PagedChunk> chunks, int64_t block_s
 
 std::vector<int64_t> StepInputs::save() const {
     std::vector<int64_t> out = {
-        n_tokens_,  n_seqs_,     n_logit_rows_,      max_blocks_,           block_size_,
-        max_q_len_, max_kv_len_, max_kv_len_actual_, int64_t(meta_.size()), int64_t(slots_.size())};
+        n_tokens_,  n_seqs_,     n_logit_rows_,      max_blocks_,           block_size_,           max_q_len_,
+        max_kv_len_, max_kv_len_actual_, n_decode_seqs_, int64_t(meta_.size()), int64_t(slots_.size())};
     out.insert(out.end(), meta_.begin(), meta_.end());
     out.insert(out.end(), slots_.begin(), slots_.end());
     return out;
 }
 
 void StepInputs::load(std::span<const int64_t> saved) {
-    constexpr size_t kHeader = 10;
+    constexpr size_t kHeader = 11;
     TURBOLM_CHECK(saved.size() >= kHeader, "step inputs of ", saved.size(), " values");
     n_tokens_ = saved[0];
     n_seqs_ = saved[1];
@@ -98,7 +102,8 @@ void StepInputs::load(std::span<const int64_t> saved) {
     max_q_len_ = saved[5];
     max_kv_len_ = saved[6];
     max_kv_len_actual_ = saved[7];
-    const size_t n_meta = size_t(saved[8]), n_slots = size_t(saved[9]);
+    n_decode_seqs_ = saved[8];
+    const size_t n_meta = size_t(saved[9]), n_slots = size_t(saved[10]);
     TURBOLM_CHECK(saved.size() == kHeader + n_meta + n_slots, "step inputs of ", saved.size(), " values");
     meta_.assign(saved.begin() + kHeader, saved.begin() + long(kHeader + n_meta));
     slots_.assign(saved.begin() + long(kHeader + n_meta), saved.end());
@@ -137,6 +142,7 @@ void StepInputs::upload(Device device) {
     attention.block_size = block_size_;
     attention.max_q_len = max_q_len_;
     attention.max_kv_len = max_kv_len_;
+    attention.n_decode_seqs = n_decode_seqs_;
 }
 
 }  // namespace turbolm

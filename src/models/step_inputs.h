@@ -62,6 +62,7 @@ private:
     Tensor meta_dev_, slots_dev_;
     int64_t n_tokens_ = 0, n_seqs_ = 0, n_logit_rows_ = 0, max_blocks_ = 1;
     int64_t block_size_ = 0, max_q_len_ = 0, max_kv_len_ = 0, max_kv_len_actual_ = 0;
+    int64_t n_decode_seqs_ = 0;  // leading chunks of one token
 };
 
 }  // namespace turbolm

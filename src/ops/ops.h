@@ -175,6 +175,9 @@ struct AttentionBatch {
                          //   block_table[s, p / block_size] * block_size + p % block_size
     int64_t block_size = 0;
     int64_t max_q_len = 0, max_kv_len = 0;
+    // Sequences [0, n_decode_seqs) have exactly one query token each (0 when not known): a backend
+    // may run them as a decode batch apart from the longer chunks.
+    int64_t n_decode_seqs = 0;
     int64_t n_seqs() const { return kv_len.numel(); }
 };
 // Causal attention: token t attends to the keys p <= q_pos[t] of its sequence (and p > q_pos[t] - window).

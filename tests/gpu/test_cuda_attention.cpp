@@ -78,6 +78,7 @@ struct Problem {
     int q_pad = 8, o_pad = 16;  // extra elements per token row of q and out (poisoned, must stay untouched)
     int max_kv_len = -1;        // host bound passed to the launch; -1 = the largest kv_len
     int spare_blocks = 3;       // pool blocks no sequence owns (poisoned)
+    int n_decode_seqs = 0;      // AttentionBatch::n_decode_seqs: leading sequences of one query token
 };
 
 const char* path_name(AttentionPath p) {
@@ -99,7 +100,8 @@ std::string describe(const Problem& pb, AttentionPath path, uint64_t seed) {
     std::string s = std::string(dtype_name(pb.dtype)) + " path " + path_name(path) + " heads " +
                     std::to_string(pb.n_head) + "/" + std::to_string(pb.n_head_kv) + " head_dim " +
                     std::to_string(pb.head_dim) + " block " + std::to_string(pb.block_size) + " window " +
-                    std::to_string(pb.window) + " seqs (kv,q):";
+                    std::to_string(pb.window) + " leading decodes " + std::to_string(pb.n_decode_seqs) +
+                    " seqs (kv,q):";
     for (const Seq& q : pb.seqs) s += " (" + std::to_string(q.kv_len) + "," + std::to_string(q.q_len) + ")";
     return s + " seed " + std::to_string(seed);
 }
@@ -202,6 +204,7 @@ class Instance {
         b.q_pos = d_q_pos_->get();
         b.max_q_len = max_q_len_;
         b.max_kv_len = max_kv_len_;
+        b.n_decode_seqs = pb_.n_decode_seqs;
         return b;
     }
     cuda::AttentionShape shape() const {
@@ -440,6 +443,32 @@ TEST_F(CudaAttention, MixedBatchOfChunksAndDecodes) {
         }
 }
 
+// A mixed batch that says how many of its sequences lead with a single token runs those through a
+// decode kernel (the CUDA-core one with split keys, or the tensor-core one when there are enough)
+// and the rest through the prefill kernel; the results must not change.
+TEST_F(CudaAttention, MixedBatchWithLeadingDecodesSplitsTheLaunch) {
+    for (DType dt : {DType::kBF16, DType::kF16})
+        for (int case_ = 0; case_ < 3; ++case_) {
+            Problem pb;
+            pb.dtype = dt;
+            pb.n_head = 16;
+            pb.n_head_kv = 4;
+            if (case_ == 0) {  // few decodes, one long enough to split its keys (the workspace of a mixed batch)
+                pb.seqs = {{1, 1}, {77, 1}, {3000, 1}, {300, 1}, {300, 40}, {0, 0}, {150, 150}, {64, 64}, {900, 1}};
+                pb.n_decode_seqs = 4;
+            } else if (case_ == 1) {  // enough decodes for the tensor-core kernel, then chunks
+                pb.seqs = decodes(300, 1, 400);
+                for (Seq s : {Seq{129, 65}, Seq{40, 40}, Seq{517, 3}}) pb.seqs.push_back(s);
+                pb.n_decode_seqs = 300;
+            } else {  // fewer leading decodes declared than there are: still exact
+                pb.seqs = {{50, 1}, {60, 1}, {70, 1}, {33, 33}, {80, 1}};
+                pb.n_decode_seqs = 1;
+            }
+            check(pb, {AttentionPath::kAuto});
+            if (HasFatalFailure()) return;
+        }
+}
+
 TEST_F(CudaAttention, EveryHeadSizeAndHeadLayout) {
     for (int head_dim : {64, 80, 96, 128, 256})
         for (auto [n_head, n_head_kv] : {std::pair{4, 4}, {8, 2}, {12, 1}, {6, 2}, {16, 2}})  // MHA, GQA, MQA, group 3, 8
@@ -593,6 +622,9 @@ TEST_F(CudaAttention, InvalidArgumentsAreRejected) {
     a = good;
     a.workspace = nullptr;
     expect_invalid(a, "workspace");
+    a = good;
+    a.batch.n_decode_seqs = 2;  // more than the one sequence
+    expect_invalid(a, "n_decode_seqs");
     TURBOLM_CUDA_CHECK(cudaDeviceSynchronize());
 }
 

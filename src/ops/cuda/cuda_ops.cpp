@@ -305,6 +305,7 @@ void attention(const Tensor& q, const KvLayer& cache, const AttentionBatch& batc
     ab.q_pos = batch.q_pos.data<int32_t>();
     ab.max_q_len = batch.max_q_len;
     ab.max_kv_len = batch.max_kv_len;
+    ab.n_decode_seqs = batch.n_decode_seqs;
     cuda::AttentionShape shape;
     shape.n_head = q.size(1);
     shape.n_head_kv = cache.k.size(1);

@@ -42,6 +42,10 @@ struct AttentionBatch {
     const int32_t* q_pos = nullptr;  // [T]: position of each query token
     int64_t max_q_len = 0;           // host bound on q_start[s+1] - q_start[s]
     int64_t max_kv_len = 0;          // host bound on kv_len[s]
+    // Sequences [0, n_decode_seqs) have exactly one query token each (host value; 0 when unknown).
+    // A mixed batch then runs them through the decode kernel and only the rest through the prefill
+    // kernel, whose tiles of 64 query rows a single token would fill a sixteenth of.
+    int64_t n_decode_seqs = 0;
 };
 
 struct AttentionShape {

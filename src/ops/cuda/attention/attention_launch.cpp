@@ -93,6 +93,8 @@ void validate(const AttentionArgs& a) {
                     "], got ", b.n_seqs);
     TURBOLM_REQUIRE(b.n_tokens >= 0 && b.n_tokens < kMaxPositions, "launch_attention: n_tokens must be in [0, ",
                     kMaxPositions, "), got ", b.n_tokens);
+    TURBOLM_REQUIRE(b.n_decode_seqs >= 0 && b.n_decode_seqs <= b.n_seqs && b.n_decode_seqs <= b.n_tokens,
+                    "launch_attention: n_decode_seqs must be in [0, min(n_seqs, n_tokens)], got ", b.n_decode_seqs);
     if (b.n_seqs == 0 || b.n_tokens == 0) return;
     TURBOLM_REQUIRE(b.max_q_len >= 1 && b.max_q_len * s.n_head < kMaxPositions,
                     "launch_attention: max_q_len must be >= 1 (and max_q_len * n_head < 2^30), got ", b.max_q_len);
@@ -114,6 +116,28 @@ void validate(const AttentionArgs& a) {
     const int64_t row = s.n_head * s.head_dim;
     TURBOLM_REQUIRE(a.ldq >= row, "launch_attention: ldq (", a.ldq, ") is less than n_head * head_dim (", row, ")");
     TURBOLM_REQUIRE(a.ldo >= row, "launch_attention: ldo (", a.ldo, ") is less than n_head * head_dim (", row, ")");
+}
+
+// The leading single-token sequences of a mixed batch (batch.n_decode_seqs of them) as a decode batch
+// of their own, and the rest. Both keep the pointers' absolute token indices (q_start, q_pos); the
+// sequence-indexed arrays start at the first sequence of each part.
+AttentionBatch leading_decodes(const AttentionBatch& b) {
+    AttentionBatch d = b;
+    d.n_seqs = d.n_tokens = b.n_decode_seqs;
+    d.max_q_len = 1;
+    d.n_decode_seqs = 0;
+    return d;
+}
+AttentionArgs after_leading_decodes(const AttentionArgs& a) {
+    AttentionArgs r = a;
+    const int64_t n = a.batch.n_decode_seqs;
+    r.batch.n_seqs -= n;
+    r.batch.n_tokens -= n;
+    r.batch.q_start += n;
+    r.batch.kv_len += n;
+    r.batch.n_decode_seqs = 0;
+    r.kv.block_table += n * a.kv.max_blocks;
+    return r;
 }
 
 // A window at least as long as any position difference hides nothing; treating it as unlimited
@@ -160,7 +184,9 @@ DecodePlan plan_decode(const AttentionBatch& batch, const AttentionShape& shape,
 }
 
 size_t attention_workspace_bytes(const AttentionBatch& batch, const AttentionShape& shape) {
-    // Only the decode path uses scratch; size it whenever decode could be chosen.
+    // Only the decode path uses scratch; size it whenever decode could be chosen (for a mixed batch,
+    // on its leading decodes).
+    if (batch.max_q_len != 1 && batch.n_decode_seqs > 0) return attention_workspace_bytes(leading_decodes(batch), shape);
     if (batch.max_q_len != 1 || batch.n_tokens <= 0) return 0;
     return std::max(plan_decode(batch, shape, false).workspace_bytes, plan_decode(batch, shape, true).workspace_bytes);
 }
@@ -209,7 +235,17 @@ void launch_attention_path(AttentionPath path, const AttentionArgs& raw, cudaStr
                     ") is less than the ", need, " bytes this launch needs (attention_workspace_bytes)");
     TURBOLM_REQUIRE(need == 0 || (args.workspace != nullptr && aligned16(args.workspace)),
                     "launch_attention: workspace must be a 16-byte aligned device buffer");
-    if (path == AttentionPath::kAuto) path = choose_attention_path(args);
+    if (path == AttentionPath::kAuto) {
+        path = choose_attention_path(args);
+        if (path == AttentionPath::kPrefill && args.batch.n_decode_seqs > 0) {
+            AttentionArgs decodes = args;
+            decodes.batch = leading_decodes(args.batch);
+            launch_attention_path(AttentionPath::kAuto, decodes, stream);
+            const AttentionArgs rest = after_leading_decodes(args);
+            if (rest.batch.n_seqs > 0) launch_attention_path(AttentionPath::kAuto, rest, stream);
+            return;
+        }
+    }
     if (path != AttentionPath::kSimple)
         TURBOLM_REQUIRE(fast_path_ok(args), "launch_attention: head_dim ", args.shape.head_dim,
                         " or the alignment of q/k/v/out (16 bytes, ldq and ldo multiples of 8) rules out the fast "
