@@ -89,6 +89,8 @@ const char* path_name(AttentionPath p) {
             return "decode";
         case AttentionPath::kDecodeMma:
             return "decode-mma";
+        case AttentionPath::kDecodeBulk:
+            return "decode-bulk";
         case AttentionPath::kPrefill:
             return "prefill";
         default:
@@ -377,7 +379,7 @@ TEST_F(CudaAttention, DecodeKernelChoice) {
     const Case cases[] = {
         {1, 32, 8, 128, AttentionPath::kDecode},      // 16-bit pool, group 4, batch 1
         {64, 32, 8, 128, AttentionPath::kDecode},     // 512 (sequence, KV head) pairs
-        {128, 32, 8, 128, AttentionPath::kDecodeMma}, // 1024 pairs: one warp each fills the GPU
+        {128, 32, 8, 128, AttentionPath::kDecodeBulk}, // 1024 pairs fill the GPU unsplit: bulk-fed
         {1, 64, 8, 128, AttentionPath::kDecodeMma},   // group 8
         {1, 32, 4, 64, AttentionPath::kDecodeMma},    // group 8, head_dim 64
         {16, 32, 32, 128, AttentionPath::kDecode},    // MHA
@@ -393,6 +395,35 @@ TEST_F(CudaAttention, DecodeKernelChoice) {
         EXPECT_EQ(int(cuda::choose_attention_path(probe.args())), int(c.want))
             << c.n_seqs << " sequences, heads " << c.n_head << "/" << c.n_head_kv << ", head_dim " << c.head_dim;
     }
+}
+
+// The bulk-fed kernel, on batches whose (sequence, KV head) pairs fill the GPU without splitting the
+// keys: KV heads per CTA from 1 to 4 (also 3, of 6), groups of 1 to 8, both head sizes, paged blocks
+// that tiles of 16 keys do and do not align with, sequences without keys or with a single one.
+TEST_F(CudaAttention, BulkFedDecodeBatches) {
+    struct Case {
+        int n_seqs, n_head, n_head_kv, head_dim, block, max_kv;
+    };
+    const Case cases[] = {
+        {140, 32, 8, 128, 16, 700}, {140, 32, 8, 128, 7, 300}, {300, 32, 4, 64, 16, 200},
+        {600, 4, 2, 128, 16, 150},  {200, 12, 6, 128, 32, 100}, {1100, 8, 1, 64, 16, 60},
+    };
+    for (DType dt : {DType::kBF16, DType::kF16})
+        for (const Case& c : cases) {
+            Problem pb;
+            pb.dtype = dt;
+            pb.n_head = c.n_head;
+            pb.n_head_kv = c.n_head_kv;
+            pb.head_dim = c.head_dim;
+            pb.block_size = c.block;
+            pb.seqs = decodes(c.n_seqs, 1, c.max_kv);
+            pb.seqs[3].kv_len = 1;
+            pb.seqs[7].kv_len = 0;  // no key at all (q_pos = -1): zeros
+            Instance probe(pb, rng_);
+            ASSERT_TRUE(cuda::bulk_decode_ok(probe.args())) << describe(pb, AttentionPath::kDecodeBulk, seed_);
+            check(pb, {AttentionPath::kAuto, AttentionPath::kDecodeBulk});
+            if (HasFatalFailure()) return;
+        }
 }
 
 TEST_F(CudaAttention, DecodeBatchOfVaryingLengths) {

@@ -170,7 +170,9 @@ void run_shape(const Shape& sh, std::mt19937& rng) {
         return us[us.size() / 2];
     };
     const double t_old = time_path(AttentionPath::kDecode, out_a);
-    const double t_new = time_path(AttentionPath::kDecodeMma, out_b);
+    // TURBOLM_LAB_BULK set: the bulk-fed kernel in the second column, where it applies.
+    const bool bulk = std::getenv("TURBOLM_LAB_BULK") != nullptr && cuda::bulk_decode_ok(a);
+    const double t_new = time_path(bulk ? AttentionPath::kDecodeBulk : AttentionPath::kDecodeMma, out_b);
     CK(cudaStreamSynchronize(stream));
     std::vector<uint16_t> ha(qh.size()), hb(qh.size());
     CK(cudaMemcpy(ha.data(), out_a, ha.size() * 2, cudaMemcpyDeviceToHost));
@@ -183,9 +185,10 @@ void run_shape(const Shape& sh, std::mt19937& rng) {
     const double bytes = 2.0 * double(sh.batch) * sh.kv_len * sh.n_head_kv * D * elem;
     const int old_splits = cuda::plan_decode(a.batch, a.shape, false).n_splits;
     const int new_splits = cuda::plan_decode(a.batch, a.shape, true).n_splits;
-    std::printf("%-28s %5s | splits %3d/%3d | decode %8.1f us %6.0f GB/s | mma %8.1f us %6.0f GB/s | x%.2f | "
+    std::printf("%-28s %5s | splits %3d/%3d | decode %8.1f us %6.0f GB/s | %s %8.1f us %6.0f GB/s | x%.2f | "
                 "max diff %.2e of %.2e\n",
-                sh.name, codes ? dtype_name(sh.codes) : "bf16", old_splits, new_splits, t_old, bytes / (t_old * 1e3), t_new,
+                sh.name, codes ? dtype_name(sh.codes) : "bf16", old_splits, new_splits, t_old, bytes / (t_old * 1e3),
+                bulk ? "bulk" : "mma ", t_new,
                 bytes / (t_new * 1e3), t_old / t_new, diff, peak);
     for (void* p : k_pools) CK(cudaFree(p));
     for (void* p : v_pools) CK(cudaFree(p));

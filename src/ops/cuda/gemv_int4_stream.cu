@@ -24,6 +24,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/gemv_int4_stream.h"
+#include "ops/cuda/mbarrier.cuh"
 
 namespace turbolm::cuda::int4_detail {
 namespace {
@@ -42,29 +43,6 @@ __host__ __device__ inline Layout layout(int m, int n_chunks) {
     l.xs = l.xsum + size_t(n_chunks) * 8 * 4;                // [n_chunks][4][m][4] uint4
     l.total = l.xs + size_t(n_chunks) * m * 256;
     return l;
-}
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-    return uint32_t(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {  // release, CTA scope
-    asm volatile("{\n\t.reg .b64 st;\n\tmbarrier.arrive.shared::cta.b64 st, [%0];\n\t}" ::"r"(smem_addr(bar))
-                 : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {  // acquire, CTA scope
-    asm volatile(
-        "{\n\t.reg .pred p;\n"
-        "WAIT_%=:\n\t"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t"
-        "@!p bra WAIT_%=;\n\t}" ::"r"(smem_addr(bar)),
-        "r"(parity)
-        : "memory");
-}
-__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
 // kKind: where the activation rows come from (Int4Rows); they are made once per block, when staged.
@@ -98,7 +76,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_int4_stream_kernel(const Gem
             mbar_init(&full[b], kThreads);
             mbar_init(&empty[b], 32);
         }
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        mbar_init_fence();
     }
     wait_for_previous_grid();
 

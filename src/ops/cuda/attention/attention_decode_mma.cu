@@ -1,4 +1,5 @@
-// The tensor-core decode kernels over 16-bit pools, and the choice between them and the 8-bit ones.
+// The tensor-core decode kernels over 16-bit pools (register-fed and bulk-fed), and the choice between them and the 8-bit ones.
+#include "ops/cuda/attention/attention_decode_bulk.cuh"
 #include "ops/cuda/attention/attention_decode_mma.cuh"
 
 namespace turbolm::cuda {
@@ -15,6 +16,13 @@ void launch_attention_decode_mma(const AttentionArgs& a, const DecodePlan& plan,
         launch_decode_mma_typed<__nv_bfloat16, __nv_bfloat16>(a, plan, stream);
     else
         launch_decode_mma_typed<__half, __half>(a, plan, stream);
+}
+
+void launch_attention_decode_bulk(const AttentionArgs& a, const DecodePlan& plan, cudaStream_t stream) {
+    if (a.dtype == DType::kBF16)
+        launch_decode_bulk_typed<__nv_bfloat16>(a, plan, stream);
+    else
+        launch_decode_bulk_typed<__half>(a, plan, stream);
 }
 
 }  // namespace turbolm::cuda

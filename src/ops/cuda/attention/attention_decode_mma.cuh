@@ -134,98 +134,51 @@ struct MmaDecodeTile {
     float k_scale[2], v_scale[2];
 };
 
-// T: q/out type; KV: pool element type; kPrefetch: two tiles in flight per warp. Grid: one CTA per
-// kMmaWarps work items; block: kMmaThreads.
-// 8-bit codes without the second tile fit in 128 registers: four CTAs (16 warps) an SM instead of three.
-template <typename KV, bool kPrefetch>
-constexpr int mma_decode_min_ctas() {
-    return attn::KvCode<KV>::kQuantized && !kPrefetch ? 4 : 1;
-}
-
-template <typename T, typename KV, int D, bool kPrefetch>
-__global__ void __launch_bounds__(kMmaThreads, mma_decode_min_ctas<KV, kPrefetch>())
-    decode_attention_mma_kernel(const DecodeParams p) {
-    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
+// The state and arithmetic of one warp's work item, whichever way its tiles arrive: the Q^T
+// fragments, the online softmax of its (up to 8) heads and the O^T accumulators.
+template <typename T, typename KV, int D>
+struct MmaDecodeWarp {
     using L = MmaDecodeLayout<T, KV, D>;
     using M = std::conditional_t<L::kCodes, __half, T>;  // the tensor cores' element type
     using Tile = MmaDecodeTile<L>;
 
-    // Work item: ((seq * n_head_kv + kvh) * head_chunks + chunk) * n_splits + split, so that the
-    // warps of a CTA share a sequence's block table.
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int item = blockIdx.x * kMmaWarps + warp;
-    const int items_per_seq = p.n_head_kv * p.head_chunks * p.n_splits;
-    const int seq = item / items_per_seq;
-    if (seq >= p.n_seqs) return;  // the same for the whole warp; no block barrier follows
-    item %= items_per_seq;
-    const int split = item % p.n_splits;
-    const int chunk = item / p.n_splits % p.head_chunks;
-    const int kvh = item / (p.n_splits * p.head_chunks);
-    const int t = p.q_start[seq];
-    if (p.q_start[seq + 1] <= t) return;  // no query token: the combine kernel skips it too
-
-    const int g = lane / 4, c = lane % 4;
-    const int h0 = kvh * p.group + chunk * kMmaHeads;  // first query head of this item
-    const int n_heads = min(kMmaHeads, p.group - chunk * kMmaHeads);
-    const int2 keys = split_keys(p, seq, t, split, kMmaTileKeys);
-    const int k_begin = keys.x, k_end = keys.y;
-
+    int g, c;  // lane / 4, lane % 4
     // Q^T fragments: head g's dimensions in the order of the lane's K slice (run i at dimension
-    // (c + 4i) kKRun); k-step s takes words 2s (b0) and 2s + 1 (b1). Over 8-bit codes the tensor cores multiply f16, which holds every code exactly; q goes to f16
-    // already scaled into the base-2 domain (its rounding finer than bf16's, its range ample).
+    // (c + 4i) kKRun); k-step s takes words 2s (b0) and 2s + 1 (b1).
     uint32_t qf[L::kQWords];
-    load_runs<L::kKRun / 2, L::kKRuns>(static_cast<const T*>(p.q) + t * p.ldq + int64_t(h0 + g) * D + c * L::kKRun,
-                                       4 * L::kKRun, g < n_heads, qf);
-    if constexpr (L::kCodes) {
-#pragma unroll
-        for (int i = 0; i < L::kQWords; ++i) {
-            const float2 f = attn::Elem<T>::unpack(qf[i]);
-            qf[i] = attn::Elem<__half>::pack(f.x * p.scale_log2, f.y * p.scale_log2);
-        }
-    }
-
-    const int64_t slot_stride = int64_t(p.n_head_kv) * D;  // elements between consecutive slots
-    const KV* kbase = static_cast<const KV*>(p.k) + int64_t(kvh) * D + c * L::kKRun;
-    const KV* vbase = static_cast<const KV*>(p.v) + int64_t(kvh) * D + g * L::kVRun;
-    // Lane i < 16 looks up the slot of key base + i; every lane fetches the slots it needs by shuffle.
-    auto lookup = [&](int base) -> int64_t {
-        const int key = base + (lane & 15);
-        return lane < 16 && key < k_end ? attn::kv_slot(p.block_table, p.max_blocks, p.block_size, seq, key) : 0;
-    };
-    auto load_tile = [&](int base, int64_t slots, Tile& tile) {
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {  // K rows g, g + 8
-            const int idx = g + 8 * r;
-            const int64_t slot = __shfl_sync(0xffffffffu, slots, idx);
-            const bool valid = base + idx < k_end;
-            load_runs<L::kKWords / L::kKRuns, L::kKRuns>(kbase + slot * slot_stride, 4 * L::kKRun, valid, tile.k[r]);
-            if constexpr (L::kCodes) {
-                tile.k_scale[r] = valid ? __ldg(p.k_scale + slot * p.n_head_kv + kvh) : 0.0f;
-                tile.v_scale[r] = valid ? __ldg(p.v_scale + slot * p.n_head_kv + kvh) : 0.0f;
-            }
-        }
-#pragma unroll
-        for (int r = 0; r < 4; ++r) {  // V rows 2c, 2c + 1, 2c + 8, 2c + 9
-            const int idx = 2 * c + (r & 1) + 8 * (r >> 1);
-            const int64_t slot = __shfl_sync(0xffffffffu, slots, idx);
-            load_runs<L::kVWords / L::kVRuns, L::kVRuns>(vbase + slot * slot_stride, 8 * L::kVRun, base + idx < k_end,
-                                                         tile.v[r]);
-        }
-    };
-
     // Per lane: the softmax state of heads 2c and 2c + 1 (m the same across the 8 lanes of a quad
     // column, l this lane's share of the sum) and O^T's fragments: acc[i][0 / 1] = (element i of the
     // lane's V slice, heads 2c / 2c + 1), acc[i][2 / 3] = (element D/16 + i, same heads).
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    float m[2], l[2];
     // 8-bit codes: acc is kept in units of v_ref, the largest value scale of the latest tile, so that
     // P times a value's scale over v_ref stays in [0, 1] when rounded to f16 (a scale itself may be
     // far below f16's normal range).
-    float v_ref = 1.0f;
+    float v_ref;
     float acc[L::kSteps][4];
-#pragma unroll
-    for (int i = 0; i < L::kSteps; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
 
-    auto compute_tile = [&](int base, const Tile& tile) {
+    // Query token t, heads [h0, h0 + n_heads).
+    __device__ void start(const DecodeParams& p, int lane, int t, int h0, int n_heads) {
+        g = lane / 4, c = lane % 4;
+        load_runs<L::kKRun / 2, L::kKRuns>(static_cast<const T*>(p.q) + t * p.ldq + int64_t(h0 + g) * D + c * L::kKRun,
+                                           4 * L::kKRun, g < n_heads, qf);
+        // Over 8-bit codes the tensor cores multiply f16, which holds every code exactly; q goes to
+        // f16 already scaled into the base-2 domain (its rounding finer than bf16's, its range ample).
+        if constexpr (L::kCodes) {
+#pragma unroll
+            for (int i = 0; i < L::kQWords; ++i) {
+                const float2 f = attn::Elem<T>::unpack(qf[i]);
+                qf[i] = attn::Elem<__half>::pack(f.x * p.scale_log2, f.y * p.scale_log2);
+            }
+        }
+        m[0] = m[1] = -INFINITY;
+        l[0] = l[1] = 0.0f;
+        v_ref = 1.0f;
+#pragma unroll
+        for (int i = 0; i < L::kSteps; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    }
+
+    // The 16 keys from `base` (those at k_end and past are masked).
+    __device__ void compute(const DecodeParams& p, int base, int k_end, const Tile& tile) {
         // S^T = K Q^T over kSteps k-steps.
         float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
@@ -314,6 +267,110 @@ __global__ void __launch_bounds__(kMmaThreads, mma_decode_min_ctas<KV, kPrefetch
             }
             attn::mma_16816<M>(acc[i], a, b0, b1);
         }
+    }
+
+    // The output (a single split) or this split's partial result, of sequence seq's token t.
+    __device__ void store(const DecodeParams& p, int seq, int t, int h0, int n_heads, int split) {
+        // Each head column's sum over its eight lanes; then the output (a single split) or this split's
+        // partial result. Lane (g, c) holds heads 2c, 2c + 1 at the dimensions of its V slice's elements
+        // [0, D/16) (acc[.][h]) and [D/16, D/8) (acc[.][h + 2]).
+    #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 4);
+            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 8);
+            l[h] += __shfl_xor_sync(0xffffffffu, l[h], 16);
+        }
+    #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int head = 2 * c + h;
+            if (head >= n_heads) continue;
+            if (p.n_splits == 1) {
+                const float inv = l[h] > 0.0f ? v_ref / l[h] : 0.0f;  // no visible key: zeros
+                T* out = static_cast<T*>(p.out) + t * p.ldo + int64_t(h0 + head) * D;
+    #pragma unroll
+                for (int i = 0; i < L::kSteps; ++i) {
+                    out[L::v_dim(g, i)] = attn::Elem<T>::from_float(acc[i][h] * inv);
+                    out[L::v_dim(g, D / 16 + i)] = attn::Elem<T>::from_float(acc[i][h + 2] * inv);
+                }
+            } else {
+                const int64_t part = (int64_t(seq) * p.n_head + h0 + head) * p.n_splits + split;
+                float* pa = p.part_acc + part * D;
+    #pragma unroll
+                for (int i = 0; i < L::kSteps; ++i) {
+                    pa[L::v_dim(g, i)] = acc[i][h] * v_ref;
+                    pa[L::v_dim(g, D / 16 + i)] = acc[i][h + 2] * v_ref;
+                }
+                if (g == 0) p.part_ml[part] = make_float2(m[h], l[h]);
+            }
+        }
+    }
+};
+
+// T: q/out type; KV: pool element type; kPrefetch: two tiles in flight per warp. Grid: one CTA per
+// kMmaWarps work items; block: kMmaThreads.
+// 8-bit codes without the second tile fit in 128 registers: four CTAs (16 warps) an SM instead of three.
+template <typename KV, bool kPrefetch>
+constexpr int mma_decode_min_ctas() {
+    return attn::KvCode<KV>::kQuantized && !kPrefetch ? 4 : 1;
+}
+
+template <typename T, typename KV, int D, bool kPrefetch>
+__global__ void __launch_bounds__(kMmaThreads, mma_decode_min_ctas<KV, kPrefetch>())
+    decode_attention_mma_kernel(const DecodeParams p) {
+    wait_for_previous_grid_and_release_next();  // launched after the previous kernel (programmatic_launch.cuh)
+    using L = MmaDecodeLayout<T, KV, D>;
+    using Tile = MmaDecodeTile<L>;
+
+    // Work item: ((seq * n_head_kv + kvh) * head_chunks + chunk) * n_splits + split, so that the
+    // warps of a CTA share a sequence's block table.
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int item = blockIdx.x * kMmaWarps + warp;
+    const int items_per_seq = p.n_head_kv * p.head_chunks * p.n_splits;
+    const int seq = item / items_per_seq;
+    if (seq >= p.n_seqs) return;  // the same for the whole warp; no block barrier follows
+    item %= items_per_seq;
+    const int split = item % p.n_splits;
+    const int chunk = item / p.n_splits % p.head_chunks;
+    const int kvh = item / (p.n_splits * p.head_chunks);
+    const int t = p.q_start[seq];
+    if (p.q_start[seq + 1] <= t) return;  // no query token: the combine kernel skips it too
+
+    const int g = lane / 4, c = lane % 4;
+    MmaDecodeWarp<T, KV, D> w;
+    const int h0 = kvh * p.group + chunk * kMmaHeads;  // first query head of this item
+    const int n_heads = min(kMmaHeads, p.group - chunk * kMmaHeads);
+    const int2 keys = split_keys(p, seq, t, split, kMmaTileKeys);
+    const int k_begin = keys.x, k_end = keys.y;
+
+    w.start(p, lane, t, h0, n_heads);
+
+    const int64_t slot_stride = int64_t(p.n_head_kv) * D;  // elements between consecutive slots
+    const KV* kbase = static_cast<const KV*>(p.k) + int64_t(kvh) * D + c * L::kKRun;
+    const KV* vbase = static_cast<const KV*>(p.v) + int64_t(kvh) * D + g * L::kVRun;
+    // Lane i < 16 looks up the slot of key base + i; every lane fetches the slots it needs by shuffle.
+    auto lookup = [&](int base) -> int64_t {
+        const int key = base + (lane & 15);
+        return lane < 16 && key < k_end ? attn::kv_slot(p.block_table, p.max_blocks, p.block_size, seq, key) : 0;
+    };
+    auto load_tile = [&](int base, int64_t slots, Tile& tile) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {  // K rows g, g + 8
+            const int idx = g + 8 * r;
+            const int64_t slot = __shfl_sync(0xffffffffu, slots, idx);
+            const bool valid = base + idx < k_end;
+            load_runs<L::kKWords / L::kKRuns, L::kKRuns>(kbase + slot * slot_stride, 4 * L::kKRun, valid, tile.k[r]);
+            if constexpr (L::kCodes) {
+                tile.k_scale[r] = valid ? __ldg(p.k_scale + slot * p.n_head_kv + kvh) : 0.0f;
+                tile.v_scale[r] = valid ? __ldg(p.v_scale + slot * p.n_head_kv + kvh) : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {  // V rows 2c, 2c + 1, 2c + 8, 2c + 9
+            const int idx = 2 * c + (r & 1) + 8 * (r >> 1);
+            const int64_t slot = __shfl_sync(0xffffffffu, slots, idx);
+            load_runs<L::kVWords / L::kVRuns, L::kVRuns>(vbase + slot * slot_stride, 8 * L::kVRun, base + idx < k_end,
+                                                         tile.v[r]);
+        }
     };
 
     // The loop bounds are the same for the whole warp, so every shuffle runs with all lanes present.
@@ -327,7 +384,7 @@ __global__ void __launch_bounds__(kMmaThreads, mma_decode_min_ctas<KV, kPrefetch
             Tile next;
             load_tile(base + kMmaTileKeys, slots, next);  // keys past k_end read nothing
             slots = lookup(base + 2 * kMmaTileKeys);
-            compute_tile(base, cur);
+            w.compute(p, base, k_end, cur);
             cur = next;
         }
     } else {
@@ -335,42 +392,11 @@ __global__ void __launch_bounds__(kMmaThreads, mma_decode_min_ctas<KV, kPrefetch
             Tile cur;
             load_tile(base, slots, cur);
             slots = lookup(base + kMmaTileKeys);
-            compute_tile(base, cur);
+            w.compute(p, base, k_end, cur);
         }
     }
 
-    // Each head column's sum over its eight lanes; then the output (a single split) or this split's
-    // partial result. Lane (g, c) holds heads 2c, 2c + 1 at the dimensions of its V slice's elements
-    // [0, D/16) (acc[.][h]) and [D/16, D/8) (acc[.][h + 2]).
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 4);
-        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 8);
-        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 16);
-    }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int head = 2 * c + h;
-        if (head >= n_heads) continue;
-        if (p.n_splits == 1) {
-            const float inv = l[h] > 0.0f ? v_ref / l[h] : 0.0f;  // no visible key: zeros
-            T* out = static_cast<T*>(p.out) + t * p.ldo + int64_t(h0 + head) * D;
-#pragma unroll
-            for (int i = 0; i < L::kSteps; ++i) {
-                out[L::v_dim(g, i)] = attn::Elem<T>::from_float(acc[i][h] * inv);
-                out[L::v_dim(g, D / 16 + i)] = attn::Elem<T>::from_float(acc[i][h + 2] * inv);
-            }
-        } else {
-            const int64_t part = (int64_t(seq) * p.n_head + h0 + head) * p.n_splits + split;
-            float* pa = p.part_acc + part * D;
-#pragma unroll
-            for (int i = 0; i < L::kSteps; ++i) {
-                pa[L::v_dim(g, i)] = acc[i][h] * v_ref;
-                pa[L::v_dim(g, D / 16 + i)] = acc[i][h + 2] * v_ref;
-            }
-            if (g == 0) p.part_ml[part] = make_float2(m[h], l[h]);
-        }
-    }
+    w.store(p, seq, t, h0, n_heads, split);
 }
 
 // The tensor-core decode launch for one kind of pool.

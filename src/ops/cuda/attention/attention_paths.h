@@ -31,6 +31,7 @@ enum class AttentionPath {
     kSimple,     // one warp per (token, head); any head_dim multiple of 8
     kDecode,     // split-K over keys on CUDA cores; requires max_q_len == 1 and a fast-path shape
     kDecodeMma,  // split-K over keys on tensor cores; requires max_q_len == 1 and mma_decode_ok
+    kDecodeBulk, // tensor cores fed by bulk copies, one sequence a CTA; requires max_q_len == 1 and bulk_decode_ok
     kPrefill,    // tensor-core tiles; any max_q_len, fast-path shape
 };
 
@@ -76,10 +77,15 @@ inline bool fast_head_dim(int64_t head_dim) {
 // The tensor-core decode kernel covers head_dim 64 and 128, over every kind of pool.
 bool mma_decode_ok(const AttentionArgs& args);
 
+// The bulk-fed decode kernel covers 16-bit pools, head_dim 64 and 128 and groups of up to 8 query
+// heads, where the tensor-core plan needs no split of the keys.
+bool bulk_decode_ok(const AttentionArgs& args);
+
 // The paths themselves: arguments validated, shape supported by the path.
 void launch_attention_simple(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention_decode(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 void launch_attention_decode_mma(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
+void launch_attention_decode_bulk(const AttentionArgs& args, const DecodePlan& plan, cudaStream_t stream);
 void launch_attention_prefill(const AttentionArgs& args, cudaStream_t stream);
 // The paths per kind of pool, each in its own file so that they compile in parallel: 16-bit pools
 // by element type, and 8-bit codes (kv.k_scale set) by code type, for both 16-bit q/out types.
