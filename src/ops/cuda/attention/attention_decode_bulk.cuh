@@ -14,10 +14,10 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <type_traits>
 
 #include "ops/cuda/attention/attention_decode_mma.cuh"
+#include "ops/cuda/dynamic_smem.h"
 #include "ops/cuda/mbarrier.cuh"
 
 namespace turbolm::cuda {
@@ -136,20 +136,6 @@ inline int bulk_decode_heads(int64_t n_head_kv) {
     return h;
 }
 
-// Opens the kernel for (T, D) to kBulkMaxSmem bytes of dynamic shared memory on the current device,
-// once.
-template <typename T, int D>
-void bulk_allow_smem() {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<bool> done[kMaxDevices] = {};
-    int device = 0;
-    TURBOLM_CUDA_CHECK(cudaGetDevice(&device));
-    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return;
-    TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(decode_attention_bulk_kernel<T, D>,
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize, int(kBulkMaxSmem)));
-    if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
-}
-
 template <typename T>
 void launch_decode_bulk_typed(const AttentionArgs& a, const DecodePlan& plan, cudaStream_t stream) {
     const DecodeParams p = decode_params(a, plan);
@@ -161,7 +147,7 @@ void launch_decode_bulk_typed(const AttentionArgs& a, const DecodePlan& plan, cu
     const dim3 grid(unsigned(a.batch.n_seqs * (a.shape.n_head_kv / heads)));
     auto launch = [&](auto head_dim) {
         constexpr int D = decltype(head_dim)::value;
-        bulk_allow_smem<T, D>();
+        allow_dynamic_smem<decode_attention_bulk_kernel<T, D>>(int(kBulkMaxSmem));
         launch_after_previous(decode_attention_bulk_kernel<T, D>, grid, dim3(32 * (heads + 1)), smem, stream, p, heads,
                               stages);
     };

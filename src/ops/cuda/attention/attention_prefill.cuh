@@ -18,7 +18,6 @@
 // Included by attention_prefill_<type>.cu, each of which instantiates one kind of pool.
 #pragma once
 
-#include <atomic>
 #include <climits>
 #include <cmath>
 #include <type_traits>
@@ -27,6 +26,7 @@
 #include "ops/cuda/attention/attention_mma.cuh"
 #include "ops/cuda/attention/attention_paths.h"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/dynamic_smem.h"
 
 namespace turbolm::cuda::attn {
 
@@ -393,24 +393,10 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(cons
     }
 }
 
-// Raises the kernel's dynamic shared-memory limit once per device (the default cap is 48 KB).
-template <typename T, typename KV, int D, bool kShortKeys>
-void prefill_enable_smem() {
-    constexpr int kMaxDevices = 64;
-    static std::atomic<bool> done[kMaxDevices] = {};
-    int device = 0;
-    TURBOLM_CUDA_CHECK(cudaGetDevice(&device));
-    if (device < kMaxDevices && done[device].load(std::memory_order_acquire)) return;
-    TURBOLM_CUDA_CHECK(cudaFuncSetAttribute(prefill_attention_kernel<T, KV, D, kShortKeys>,
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            int(PrefillLayout<D, KvCode<KV>::kQuantized, kShortKeys>::kSmemBytes)));
-    if (device < kMaxDevices) done[device].store(true, std::memory_order_release);
-}
-
 template <typename T, typename KV, int D, bool kShortKeys>
 void launch_prefill_layout(const PrefillParams& p, const AttentionArgs& a, cudaStream_t stream) {
     using L = PrefillLayout<D, KvCode<KV>::kQuantized, kShortKeys>;
-    prefill_enable_smem<T, KV, D, kShortKeys>();
+    allow_dynamic_smem<prefill_attention_kernel<T, KV, D, kShortKeys>>(int(L::kSmemBytes));
     const int64_t rows = a.batch.max_q_len * (a.shape.n_head / a.shape.n_head_kv);
     const dim3 grid(unsigned((rows + L::kRows - 1) / L::kRows), unsigned(a.shape.n_head_kv), unsigned(a.batch.n_seqs));
     prefill_attention_kernel<T, KV, D, kShortKeys><<<grid, kPrefillThreads, L::kSmemBytes, stream>>>(p);
