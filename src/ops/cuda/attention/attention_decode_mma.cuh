@@ -14,8 +14,8 @@
 // same order: the four lanes of a row read 64 consecutive bytes per load, whole 32-byte sectors that
 // no later load touches again. Likewise lane g of the V fragments reads D/8 dimensions of four keys,
 // run i at chunk g + 8i (eight lanes, 128 consecutive bytes), and the output rows come out in that
-// order. The softmax probabilities go from the C layout of S^T
-// to the B layout of P with one movmatrix per 8 keys.
+// order. The softmax probabilities go from the C layout of S^T to the B layout of P with one
+// movmatrix per 8 keys.
 //
 // A warp on its own needs no block barrier and no shared memory, and one that ends early frees its
 // slot for the next, so many short items (a decode batch of a few hundred tokens) keep the memory
@@ -23,6 +23,9 @@
 // computed. An 8-bit cache (int8 or E4M3 codes) is multiplied in f16, which holds every code exactly
 // (one conversion instruction per pair of E4M3 codes); each key's scale multiplies its row of S^T in
 // f32, and each value's scale, relative to the largest of its tile, its row of P before P is rounded.
+//
+// A work item's state and arithmetic (MmaDecodeWarp) are also those of the bulk-fed kernel
+// (attention_decode_bulk.cuh), which brings the tiles through shared memory instead of registers.
 //
 // Included by the attention_decode_mma*.cu files, each of which instantiates one kind of pool.
 #pragma once
