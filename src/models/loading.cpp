@@ -41,7 +41,9 @@ LoadingVisitor::LoadingVisitor(const ModelConfig& cfg, const WeightSource& src) 
 void LoadingVisitor::linear(const std::string& prefix, Linear& l, int64_t out, int64_t in, bool bias,
                             bool quantizable, const LinearPart& part) {
     if (!quantizable && quant_ && stored_packed(src_, prefix)) {
-        const std::string stored = src_.has(prefix + ".qweight") ? prefix + ".qweight" : prefix + ".weight";
+        const std::string stored = src_.has(prefix + ".qweight")         ? prefix + ".qweight"
+                                   : src_.has(prefix + ".weight_packed") ? prefix + ".weight_packed"
+                                                                         : prefix + ".weight";
         fail(StatusCode::kUnimplemented, src_.file_of(stored), ": ", prefix, " is stored quantized (quant_method ",
              quant::quant_method_name(quant_->method), "); only the layers' attention, MLP and expert projections ",
              "may be (the LM head and MoE routers load in 16 bits)");

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "quant/awq_layout.h"
+#include "quant/compressed_tensors_layout.h"
 #include "quant/gptq_layout.h"
 
 namespace turbolm {
@@ -114,11 +115,9 @@ void read_gptq(PackedReader& r, const QuantizationConfig& q, const std::string& 
     set_int4(l, quant::unpack_gptq(t, group, q.zeros_minus_one, r.where("g_idx") + ": " + prefix));
 }
 
-void read_fp8(PackedReader& r, int64_t out, int64_t in, Linear& l) {
-    l.w = r.need("weight", {DType::kF8E4M3}, {out, in});
-    if (!r.has("weight_scale") && r.has("weight_scale_inv"))
-        fail(StatusCode::kUnimplemented, r.where("weight_scale_inv"), ": tensor '", r.name("weight_scale_inv"),
-             "' holds block-wise FP8 scales, which are not supported (per-tensor or per-channel weight_scale only)");
+// weight_scale per tensor ([] or [1], repeated in every row) or per channel ([out] or [out, 1]), as
+// f32 [out].
+Tensor row_scales(const PackedReader& r, int64_t out) {
     Tensor s = r.need_float("weight_scale", DType::kF32).contiguous();
     const Shape& sh = s.shape();
     const bool per_tensor = s.numel() == 1 && sh.size() <= 1;
@@ -126,11 +125,77 @@ void read_fp8(PackedReader& r, int64_t out, int64_t in, Linear& l) {
     if (!per_tensor && !per_channel)
         fail(StatusCode::kInvalidArgument, r.where("weight_scale"), ": tensor '", r.name("weight_scale"),
              "' has shape ", sh.to_string(), " but the config implies [] or [1] (per tensor) or [", out, "] or [", out,
-             ", 1] (per channel) (quant_method fp8)");
-    l.scale = Tensor::empty({out}, DType::kF32);
-    for (int64_t i = 0; i < out; ++i) l.scale.data<float>()[i] = s.data<float>()[per_tensor ? 0 : i];
+             ", 1] (per channel) (", r.method(), ")");
+    Tensor scale = Tensor::empty({out}, DType::kF32);
+    for (int64_t i = 0; i < out; ++i) scale.data<float>()[i] = s.data<float>()[per_tensor ? 0 : i];
+    return scale;
+}
+
+void read_fp8(PackedReader& r, int64_t out, int64_t in, Linear& l) {
+    l.w = r.need("weight", {DType::kF8E4M3}, {out, in});
+    if (!r.has("weight_scale") && r.has("weight_scale_inv"))
+        fail(StatusCode::kUnimplemented, r.where("weight_scale_inv"), ": tensor '", r.name("weight_scale_inv"),
+             "' holds block-wise FP8 scales, which are not supported (per-tensor or per-channel weight_scale only)");
+    l.scale = row_scales(r, out);
     // A static input_scale is left unread: activations are quantized per token (docs/quantization.md).
     l.format = WeightFormat::kFp8;
+}
+
+// weight_shape, when the checkpoint has one, must be the projection's [out, in].
+void check_weight_shape(const PackedReader& r, int64_t out, int64_t in) {
+    if (!r.has("weight_shape")) return;
+    const Tensor t = r.need("weight_shape", {DType::kI64, DType::kI32}, {2}).contiguous();
+    const int64_t a = t.dtype() == DType::kI64 ? t.data<int64_t>()[0] : t.data<int32_t>()[0];
+    const int64_t b = t.dtype() == DType::kI64 ? t.data<int64_t>()[1] : t.data<int32_t>()[1];
+    if (a != out || b != in)
+        fail(StatusCode::kInvalidArgument, r.where("weight_shape"), ": tensor '", r.name("weight_shape"), "' says [",
+             a, ", ", b, "] but the model's config implies [", out, ", ", in, "] (", r.method(), ")");
+}
+
+void read_compressed_int4(PackedReader& r, const QuantizationConfig& q, const std::string& prefix, int64_t out,
+                          int64_t in, Linear& l) {
+    const int64_t group = q.group_for(prefix, in);
+    if (group <= 0 || in % group != 0 || group % 32 != 0)
+        fail(StatusCode::kInvalidArgument, r.where("weight_packed"), ": ", prefix, ": group size ", group,
+             " does not divide its ", in, " input columns in multiples of 32 (", r.method(), ")");
+    r.set_group(group);
+    check_weight_shape(r, out, in);
+    quant::CompressedInt4Tensors t;
+    t.weight_packed = r.need("weight_packed", {DType::kI32}, {out, in / 8});
+    t.weight_scale = r.need_float("weight_scale", DType::kF16, {out, in / group});
+    if (!q.sym) t.weight_zero_point = r.need("weight_zero_point", {DType::kI32}, {(out + 7) / 8, in / group});
+    if (r.has("weight_g_idx")) t.weight_g_idx = r.need("weight_g_idx", {DType::kI32}, {in});
+    set_int4(l, quant::unpack_compressed_int4(t, out, in, group, r.where("weight_packed") + ": " + prefix));
+}
+
+// compressed-tensors: the scheme the config names, from its tensors. FP8 stores what quant_method
+// fp8 does; INT8 weights go to the SmoothQuant product (with activations) or the weight-only one.
+void read_compressed(PackedReader& r, const QuantizationConfig& q, const std::string& prefix, int64_t out, int64_t in,
+                     Linear& l) {
+    switch (q.compressed_scheme) {
+        case quant::CompressedScheme::kFp8:
+            read_fp8(r, out, in, l);
+            return;
+        case quant::CompressedScheme::kW8A8Int8:
+            l.w = r.need("weight", {DType::kI8}, {out, in});
+            l.scale = row_scales(r, out);
+            l.format = WeightFormat::kW8A8Int8;  // no smoothing vector: it is folded into the weights
+            return;
+        case quant::CompressedScheme::kW8A16:
+            if (r.has("weight_packed")) {
+                check_weight_shape(r, out, in);
+                const Tensor packed = r.need("weight_packed", {DType::kI32}, {out, (in + 3) / 4});
+                l.w = quant::unpack_compressed_int8(packed, out, in);
+            } else {
+                l.w = r.need("weight", {DType::kI8}, {out, in});
+            }
+            l.scale = row_scales(r, out);
+            l.format = WeightFormat::kInt8;
+            return;
+        case quant::CompressedScheme::kW4A16:
+            read_compressed_int4(r, q, prefix, out, in, l);
+            return;
+    }
 }
 
 void read_turbolm(PackedReader& r, const QuantizationConfig& q, int64_t out, int64_t in, Linear& l) {
@@ -151,9 +216,10 @@ Linear load_quantized_linear(const WeightSource& src, const QuantizationConfig& 
     PackedReader r(src, q, prefix);
     Linear l;
     const bool packed_int4 = q.method == QuantMethod::kAwq || q.method == QuantMethod::kGptq;
-    // A module the quantizer left in 16 bits: a float <prefix>.weight (and no qweight).
+    // A module the quantizer left in 16 bits: a float <prefix>.weight (and no qweight or weight_packed).
     const bool dense = packed_int4 ? !r.has("qweight") && r.has("weight")
-                                   : r.has("weight") && is_plain_float(src.get_stored(r.name("weight")).dtype());
+                                   : !r.has("weight_packed") && r.has("weight") &&
+                                         is_plain_float(src.get_stored(r.name("weight")).dtype());
     if (dense) {
         l.w = load_matrix(src, r.name("weight"), {out, in});
     } else {
@@ -170,6 +236,9 @@ Linear load_quantized_linear(const WeightSource& src, const QuantizationConfig& 
             case QuantMethod::kTurbolm:
                 read_turbolm(r, q, out, in, l);
                 break;
+            case QuantMethod::kCompressedTensors:
+                read_compressed(r, q, prefix, out, in, l);
+                break;
             case QuantMethod::kNone:
                 TURBOLM_CHECK(false, "load_quantized_linear without a method");
         }
@@ -180,7 +249,7 @@ Linear load_quantized_linear(const WeightSource& src, const QuantizationConfig& 
 
 bool stored_packed(const WeightSource& src, const std::string& prefix) {
     if (src.synthetic()) return false;
-    if (src.has(prefix + ".qweight")) return true;
+    if (src.has(prefix + ".qweight") || src.has(prefix + ".weight_packed")) return true;
     return src.has(prefix + ".weight") && !is_plain_float(src.get_stored(prefix + ".weight").dtype());
 }
 

@@ -6,6 +6,9 @@
 //            <p>.g_idx i32 [in]
 //   fp8      <p>.weight f8e4m3 [out, in], <p>.weight_scale f32 [] / [1] / [out] / [out, 1]
 //   turbolm  <p>.weight i8 [out, in], <p>.weight_scale f32 [out], <p>.smooth_inv f32 [in] (w8a8-int8, optional)
+//   compressed-tensors  fp8 as above; int8 <p>.weight i8 [out, in] with weight_scale per tensor or
+//            channel; pack-quantized <p>.weight_packed i32, <p>.weight_scale, <p>.weight_zero_point,
+//            <p>.weight_g_idx, <p>.weight_shape (quant/compressed_tensors_layout.h)
 // and <p>.bias [out] beside any of them.
 #pragma once
 

@@ -1,9 +1,10 @@
 #include "quant/quantization_config.h"
 
-#include <algorithm>
-#include <cctype>
+#include <regex>
 
 #include "core/error.h"
+#include "quant/compressed_tensors_config.h"
+#include "quant/config_reader.h"
 
 namespace turbolm::quant {
 
@@ -19,6 +20,8 @@ const char* quant_method_name(QuantMethod m) {
             return "fp8";
         case QuantMethod::kTurbolm:
             return "turbolm";
+        case QuantMethod::kCompressedTensors:
+            return "compressed-tensors";
     }
     return "?";
 }
@@ -28,79 +31,6 @@ const char* turbolm_format_name(TurbolmFormat f) {
 }
 
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return s;
-}
-
-// Typed reads of quantization_config's keys that record the first problem instead of throwing.
-class Reader {
-  public:
-    Reader(const nlohmann::json& j, QuantizationConfig& q, const std::string& source) : j_(j), q_(q), source_(source) {}
-
-    template <typename... Args>
-    void refuse(Args&&... what) {
-        if (q_.unsupported.empty())
-            q_.unsupported = str_cat(source_, ": quantization_config: ", std::forward<Args>(what)...);
-    }
-    bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-    int64_t integer(const char* key, int64_t fallback) {
-        if (!has(key)) return fallback;
-        if (!j_[key].is_number_integer()) {
-            refuse("'", key, "' is not an integer: ", j_[key].dump());
-            return fallback;
-        }
-        return j_[key].get<int64_t>();
-    }
-    bool boolean(const char* key, bool fallback) {
-        if (!has(key)) return fallback;
-        if (!j_[key].is_boolean()) {
-            refuse("'", key, "' is not true or false: ", j_[key].dump());
-            return fallback;
-        }
-        return j_[key].get<bool>();
-    }
-    std::string text(const char* key, const std::string& fallback) {
-        if (!has(key)) return fallback;
-        if (!j_[key].is_string()) {
-            refuse("'", key, "' is not a string: ", j_[key].dump());
-            return fallback;
-        }
-        return j_[key].get<std::string>();
-    }
-    void names(const char* key, std::vector<std::string>& out) {
-        if (!has(key)) return;
-        if (!j_[key].is_array()) return refuse("'", key, "' is not a list of module names");
-        for (const auto& n : j_[key]) {
-            if (!n.is_string()) return refuse("'", key, "' holds a non-string entry ", n.dump());
-            out.push_back(n.get<std::string>());
-        }
-    }
-    // bits must be 4 and group_size -1 or a positive multiple of 32 (what ops::linear_int4 takes).
-    void int4_shape(const char* method, const char* bits_key, const char* group_key, int64_t group_default) {
-        q_.bits = integer(bits_key, 4);
-        if (q_.bits != 4) refuse("quant_method '", method, "' with bits ", q_.bits, " is not supported (only 4)");
-        q_.group_size = integer(group_key, group_default);
-        if (q_.group_size != -1 && (q_.group_size <= 0 || q_.group_size % 32 != 0))
-            refuse("quant_method '", method, "' with group_size ", q_.group_size,
-                   " is not supported (a multiple of 32, or -1 for whole rows)");
-        if (has("turbolm_group_sizes")) {
-            const auto& g = j_["turbolm_group_sizes"];
-            if (!g.is_object()) return refuse("'turbolm_group_sizes' is not an object");
-            for (auto it = g.begin(); it != g.end(); ++it) {
-                if (!it->is_number_integer() || it->get<int64_t>() <= 0 || it->get<int64_t>() % 32 != 0)
-                    return refuse("'turbolm_group_sizes' entry '", it.key(), "' is not a multiple of 32: ", it->dump());
-                q_.group_overrides[it.key()] = it->get<int64_t>();
-            }
-        }
-    }
-
-  private:
-    const nlohmann::json& j_;
-    QuantizationConfig& q_;
-    const std::string& source_;
-};
 
 void parse_awq(Reader& r, QuantizationConfig& q) {
     q.method = QuantMethod::kAwq;
@@ -168,6 +98,15 @@ void parse_turbolm(Reader& r, QuantizationConfig& q) {
 bool QuantizationConfig::converts(const std::string& prefix) const {
     for (const auto& m : modules_to_not_convert)
         if (!m.empty() && prefix.find(m) != std::string::npos) return false;
+    for (const auto& m : ignore) {
+        if (m.rfind("re:", 0) == 0) {
+            // Python's re.match: anchored at the start only (the parser checked the pattern).
+            if (std::regex_search(prefix, std::regex(m.substr(3)), std::regex_constants::match_continuous))
+                return false;
+        } else if (m == prefix) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -210,6 +149,9 @@ nlohmann::json QuantizationConfig::to_json() const {
             j["format"] = turbolm_format_name(turbolm_format);
             j["version"] = 1;
             break;
+        case QuantMethod::kCompressedTensors:
+            j = compressed_tensors_json(*this);
+            break;
     }
     if (!modules_to_not_convert.empty()) j["modules_to_not_convert"] = modules_to_not_convert;
     return j;
@@ -234,8 +176,11 @@ QuantizationConfig parse_quantization_config(const nlohmann::json& config, const
         parse_fp8(r, q, j);
     } else if (method == "turbolm") {
         parse_turbolm(r, q);
+    } else if (method == "compressed-tensors") {
+        parse_compressed_tensors(r, q, j);
     } else {
-        r.refuse("quant_method '", method, "' is not supported (supported: awq, gptq, fp8, turbolm)");
+        r.refuse("quant_method '", method,
+                 "' is not supported (supported: awq, gptq, fp8, compressed-tensors, turbolm)");
     }
     return q;
 }

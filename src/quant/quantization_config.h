@@ -22,6 +22,7 @@ enum class QuantMethod : uint8_t {
     kGptq,     // GPTQ: INT4 packed along the input, g_idx for act-order
     kFp8,      // HF fp8: E4M3 weights with a per-tensor or per-channel scale, dynamic activations
     kTurbolm,  // ours: INT8 weight-only or SmoothQuant W8A8 INT8
+    kCompressedTensors,  // llm-compressor's checkpoints: one of CompressedScheme
 };
 const char* quant_method_name(QuantMethod m);
 
@@ -29,21 +30,34 @@ const char* quant_method_name(QuantMethod m);
 enum class TurbolmFormat : uint8_t { kInt8, kW8A8Int8 };
 const char* turbolm_format_name(TurbolmFormat f);
 
+// The one scheme a compressed-tensors checkpoint applies to its projections (docs/quantization.md).
+enum class CompressedScheme : uint8_t {
+    kFp8,       // "float-quantized": F8_E4M3 weight, weight_scale per tensor or per channel
+    kW8A8Int8,  // "int-quantized": I8 weight, weight_scale per channel, int8 activations per token
+    kW4A16,     // "pack-quantized" 4 bits: weight_packed, weight_scale per group, zero points when asymmetric
+    kW8A16,     // "pack-quantized" (or "int-quantized") 8 bits: symmetric, weight_scale per channel
+};
+const char* compressed_scheme_name(CompressedScheme s);
+
 struct QuantizationConfig {
     QuantMethod method = QuantMethod::kNone;
-    int64_t bits = 0;        // awq, gptq: 4
-    int64_t group_size = 0;  // awq, gptq: input columns per scale; -1 is the whole row
+    int64_t bits = 0;        // awq, gptq: 4; compressed-tensors: the weights' bits
+    int64_t group_size = 0;  // awq, gptq, compressed-tensors W4A16: input columns per scale; -1 the whole row
     // Per projection group sizes that differ from group_size (written by us for models whose widths
     // the common group does not divide; key "turbolm_group_sizes", prefix -> group).
     std::map<std::string, int64_t> group_overrides;
     bool desc_act = false;            // gptq: act-order (g_idx decides; the flag is informational)
-    bool sym = true;                  // gptq: informational, zeros are read either way
+    bool sym = true;                  // gptq: informational; compressed-tensors W4A16: zero points absent
     bool zeros_minus_one = true;      // gptq: checkpoint_format "gptq" (v1) stores zero - 1; "gptq_v2" the zero
-    bool static_activations = false;  // fp8: activation_scheme "static" (input_scale is ignored)
+    bool static_activations = false;  // fp8, compressed-tensors: static activation scales (ignored)
     TurbolmFormat turbolm_format = TurbolmFormat::kInt8;
+    CompressedScheme compressed_scheme = CompressedScheme::kFp8;
+    std::string compressed_format;  // compressed-tensors: "format" as written ("pack-quantized", ...)
     // Projections kept in 16 bits: a projection whose name contains one of these is not converted
     // (AutoAWQ's rule; fp8's ignored_layers are merged in).
     std::vector<std::string> modules_to_not_convert;
+    // compressed-tensors' "ignore": whole module names, or "re:" and a pattern matched from the start.
+    std::vector<std::string> ignore;
     // The first thing we cannot load (empty when everything is supported); see require_supported().
     std::string unsupported;
 

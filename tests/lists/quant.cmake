@@ -1,5 +1,5 @@
-# Quantized checkpoints: the packed INT4 layouts (AWQ, GPTQ) against packers written from their
-# descriptions, quantization_config parsing, and whole directories: checkpoints packed as the Hub's
+# Quantized checkpoints: the packed layouts (AWQ, GPTQ, compressed-tensors) against packers written
+# from their descriptions, quantization_config parsing, and whole directories: checkpoints packed as the Hub's
 # quantizers do, written and read back bit for bit, broken ones, and the placement of quantized
 # projections (the GPU side is in gpu/runtime/test_gpu_quantized_placement.cpp).
 turbolm_test(test_quant_layouts LABEL unit

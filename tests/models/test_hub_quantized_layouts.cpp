@@ -1,7 +1,9 @@
-// Checkpoints as the Hub's AWQ and GPTQ quantizers write them, made with the layout packers of the
-// unit tests (written from the published layouts, not from the loader), load and compute the same
-// logits as a float checkpoint of their dequantized weights: AWQ GEMM, GPTQ v1 and v2, with and
-// without act-order. Needs ops::linear_int4 (and gather_columns for act-order) on the CPU.
+// Checkpoints as the Hub's AWQ, GPTQ and llm-compressor quantizers write them, made with the layout
+// packers of the unit tests (written from the published layouts, not from the loader), load and
+// compute the same logits as a float checkpoint of their dequantized weights: AWQ GEMM, GPTQ v1 and
+// v2, compressed-tensors W4A16, with and without act-order. Needs ops::linear_int4 (and
+// gather_columns for act-order) on the CPU. compressed-tensors' 8-bit schemes are checked against
+// the layouts that store the same numbers.
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -9,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "models/model.h"
 #include "models/quantized_checkpoint_fixture.h"
@@ -24,9 +28,10 @@ using quant::test::Plain;
 
 struct HubCase {
     const char* name;
-    const char* method;
+    const char* method;  // "awq", "gptq" or "compressed-tensors" (pack-quantized, 4 bits)
     bool act_order;
-    bool v1;  // GPTQ: zeros stored minus one
+    bool v1;         // GPTQ: zeros stored minus one
+    bool symmetric;  // compressed-tensors: no zero points (every zero 8)
 };
 
 class HubQuantizedLayouts : public ::testing::TestWithParam<HubCase> {};
@@ -60,7 +65,12 @@ TEST_P(HubQuantizedLayouts, LoadAndMatchTheDequantizedModel) {
         const int64_t out = t.size(0), in = t.size(1);
         // Scales that give the dequantized weights about the spread of the originals (1 / sqrt(in)).
         const float s = 1.0f / (8.0f * std::sqrt(float(in)));
-        const Plain p = quant::test::random_plain(out, in, group, rng, c.act_order, c.v1 ? 1 : 0, 0.5f * s, 1.5f * s);
+        Plain p = quant::test::random_plain(out, in, group, rng, c.act_order, c.v1 ? 1 : 0, 0.5f * s, 1.5f * s);
+        if (c.symmetric)
+            for (auto& zeros : p.zeros) std::fill(zeros.begin(), zeros.end(), 8);
+        if (std::string(c.method) == "compressed-tensors")  // scales stored in bf16, as the quantizer keeps them
+            for (auto& scales : p.scales)
+                for (uint16_t& v : scales) v = f32_to_f16(bf16_to_f32(f32_to_bf16(f16_to_f32(v))));
         Tensor w = Tensor::empty({out, in}, DType::kF32);
         for (int64_t r = 0; r < out; ++r)
             for (int64_t col = 0; col < in; ++col) w.data<float>()[r * in + col] = quant::test::dequant(p, r, col);
@@ -70,6 +80,16 @@ TEST_P(HubQuantizedLayouts, LoadAndMatchTheDequantizedModel) {
             packed[prefix + ".qweight"] = a.qweight;
             packed[prefix + ".qzeros"] = a.qzeros;
             packed[prefix + ".scales"] = a.scales;
+        } else if (std::string(c.method) == "compressed-tensors") {
+            const quant::CompressedInt4Tensors t = quant::test::compressed_pack_by_hand(p, c.symmetric);
+            packed[prefix + ".weight_packed"] = t.weight_packed;
+            packed[prefix + ".weight_scale"] = t.weight_scale.to(DType::kBF16);  // exact: the values are bf16's
+            if (!c.symmetric) packed[prefix + ".weight_zero_point"] = t.weight_zero_point;
+            if (c.act_order) packed[prefix + ".weight_g_idx"] = t.weight_g_idx;
+            Tensor shape = Tensor::empty({2}, DType::kI64);
+            shape.data<int64_t>()[0] = out;
+            shape.data<int64_t>()[1] = in;
+            packed[prefix + ".weight_shape"] = shape;
         } else {
             const quant::GptqTensors g = quant::test::gptq_pack_by_hand(p, c.v1);
             packed[prefix + ".qweight"] = g.qweight;
@@ -85,6 +105,17 @@ TEST_P(HubQuantizedLayouts, LoadAndMatchTheDequantizedModel) {
     if (std::string(c.method) == "awq") {
         config["quantization_config"] = {
             {"quant_method", "awq"}, {"bits", 4}, {"group_size", group}, {"version", "gemm"}, {"zero_point", true}};
+    } else if (std::string(c.method) == "compressed-tensors") {
+        const nlohmann::json weights = {{"num_bits", 4},          {"type", "int"},
+                                        {"symmetric", c.symmetric}, {"strategy", "group"},
+                                        {"group_size", group},    {"dynamic", false},
+                                        {"actorder", c.act_order ? nlohmann::json("group") : nlohmann::json()}};
+        config["quantization_config"] = {
+            {"quant_method", "compressed-tensors"},
+            {"format", "pack-quantized"},
+            {"config_groups",
+             {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", nullptr}}}}},
+            {"ignore", {"lm_head"}}};
     } else {
         config["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4},
                                          {"group_size", group},    {"desc_act", c.act_order},
@@ -107,13 +138,165 @@ TEST_P(HubQuantizedLayouts, LoadAndMatchTheDequantizedModel) {
     }
     EXPECT_GT(max_ref, 0.1);
     EXPECT_LT(max_diff, 1e-4 * std::max(1.0, max_ref)) << "largest logit " << max_ref;
+    if (std::string(c.method) != "compressed-tensors" || c.symmetric) return;
+    // Broken: an asymmetric projection without its zero points, a weight_shape that disagrees.
+    const std::string v = "model.layers.1.self_attn.v_proj";
+    auto expect_load_error = [&](StatusCode code, std::initializer_list<std::string> needles) {
+        write_dir(tmp.path() / "broken", config, packed);
+        const Status st = catch_status([&] { Model::load(tmp.path() / "broken"); });
+        EXPECT_EQ(st.code(), code) << st.to_string();
+        for (const auto& n : needles) EXPECT_NE(st.message().find(n), std::string::npos) << st.to_string();
+    };
+    const Tensor zeros = packed.at(v + ".weight_zero_point");
+    packed.erase(v + ".weight_zero_point");
+    expect_load_error(StatusCode::kNotFound, {v + ".weight_zero_point", "missing", "compressed-tensors"});
+    packed[v + ".weight_zero_point"] = zeros;
+    packed[v + ".weight_shape"].data<int64_t>()[1] += 8;
+    expect_load_error(StatusCode::kInvalidArgument, {v + ".weight_shape", "says ["});
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, HubQuantizedLayouts,
-                         ::testing::Values(HubCase{"awq", "awq", false, false}, HubCase{"gptq_v1", "gptq", false, true},
-                                           HubCase{"gptq_v1_act_order", "gptq", true, true},
-                                           HubCase{"gptq_v2_act_order", "gptq", true, false}),
+                         ::testing::Values(HubCase{"awq", "awq", false, false, false},
+                                           HubCase{"gptq_v1", "gptq", false, true, false},
+                                           HubCase{"gptq_v1_act_order", "gptq", true, true, false},
+                                           HubCase{"gptq_v2_act_order", "gptq", true, false, false},
+                                           HubCase{"compressed_w4a16", "compressed-tensors", false, false, true},
+                                           HubCase{"compressed_w4a16_asym_act_order", "compressed-tensors", true,
+                                                   false, false}),
                          [](const testing::TestParamInfo<HubCase>& info) { return std::string(info.param.name); });
+
+// compressed-tensors' 8-bit schemes store what another layout we read stores (FP8: quant_method
+// fp8's tensors; INT8 with or without activations: our turbolm layouts), only named, typed and
+// packed differently: both must give the same logits, bit for bit.
+struct EightBitCase {
+    const char* name;
+    const char* scheme;  // "fp8", "w8a8" or "w8a16"
+    bool per_tensor;     // fp8: one weight scale and a static input_scale
+    bool packed;         // w8a16: pack-quantized (else int-quantized, the codes as I8)
+};
+
+class CompressedEightBit : public ::testing::TestWithParam<EightBitCase> {};
+
+TEST_P(CompressedEightBit, LoadsAsTheEquivalentCheckpoint) {
+    const EightBitCase& c = GetParam();
+    const bool fp8 = std::string(c.scheme) == "fp8";
+    const fs::path src = test::fixtures_dir() / "hf-tiny" / "llama-gqa";
+    const auto source = test::read_tensors(src / "model.safetensors");
+    std::map<std::string, Tensor> ours, compressed;
+    for (const auto& [name, t] : source) {
+        if (!is_projection(name, t)) {
+            ours[name] = compressed[name] = t;
+            continue;
+        }
+        const std::string prefix = name.substr(0, name.size() - 7);
+        const int64_t out = t.size(0), in = t.size(1);
+        const Tensor w = t.to(DType::kF32);
+        const float* wd = w.data<float>();
+        // Scales of the rows' (or the whole matrix's) largest magnitude, rounded to bf16 as stored.
+        std::vector<float> scale(static_cast<size_t>(out));
+        float all = 0.0f;
+        for (int64_t r = 0; r < out; ++r) {
+            float m = 0.0f;
+            for (int64_t k = 0; k < in; ++k) m = std::max(m, std::fabs(wd[r * in + k]));
+            scale[size_t(r)] = m;
+            all = std::max(all, m);
+        }
+        const float code_max = fp8 ? 448.0f : 127.0f;
+        for (float& v : scale) v = bf16_to_f32(f32_to_bf16(std::max(c.per_tensor ? all : v, 1e-6f) / code_max));
+        Tensor codes = Tensor::empty({out, in}, fp8 ? DType::kF8E4M3 : DType::kI8);
+        std::vector<std::vector<int>> int_codes(static_cast<size_t>(out), std::vector<int>(static_cast<size_t>(in)));
+        for (int64_t r = 0; r < out; ++r)
+            for (int64_t k = 0; k < in; ++k) {
+                const float x = wd[r * in + k] / scale[size_t(r)];
+                if (fp8) {
+                    codes.data<uint8_t>()[r * in + k] = f32_to_f8e4m3(x);
+                } else {
+                    const int v = int(std::clamp(std::nearbyint(x), -127.0f, 127.0f));
+                    int_codes[size_t(r)][size_t(k)] = v;
+                    codes.data<int8_t>()[r * in + k] = int8_t(v);
+                }
+            }
+        Tensor f32_scale = Tensor::empty({out}, DType::kF32), bf16_scale = Tensor::empty({out, 1}, DType::kBF16);
+        for (int64_t r = 0; r < out; ++r) {
+            f32_scale.data<float>()[r] = scale[size_t(r)];
+            bf16_scale.data<uint16_t>()[r] = f32_to_bf16(scale[size_t(r)]);
+        }
+        ours[prefix + ".weight"] = codes;
+        ours[prefix + ".weight_scale"] = f32_scale;
+        if (c.per_tensor) {
+            Tensor one = Tensor::empty({1}, DType::kBF16);
+            one.data<uint16_t>()[0] = f32_to_bf16(scale[0]);
+            compressed[prefix + ".weight_scale"] = one;
+            compressed[prefix + ".input_scale"] = one;  // calibrated for static activations; not read
+        } else {
+            compressed[prefix + ".weight_scale"] = bf16_scale;
+        }
+        if (c.packed) {
+            compressed[prefix + ".weight_packed"] = quant::test::compressed_pack_int8_by_hand(int_codes);
+            Tensor shape = Tensor::empty({2}, DType::kI64);
+            shape.data<int64_t>()[0] = out;
+            shape.data<int64_t>()[1] = in;
+            compressed[prefix + ".weight_shape"] = shape;
+        } else {
+            compressed[prefix + ".weight"] = codes;
+        }
+    }
+    std::ifstream in(src / "config.json");
+    nlohmann::json config = nlohmann::json::parse(in);
+    test::TempDir tmp;
+    const std::string scheme = c.scheme;
+    config["quantization_config"] = fp8 ? nlohmann::json{{"quant_method", "fp8"}, {"activation_scheme", "dynamic"}}
+                                        : nlohmann::json{{"quant_method", "turbolm"},
+                                                         {"format", scheme == "w8a8" ? "w8a8-int8" : "int8"},
+                                                         {"version", 1}};
+    write_dir(tmp.path() / "ours", config, ours);
+    const nlohmann::json weights = {{"num_bits", 8},
+                                    {"type", fp8 ? "float" : "int"},
+                                    {"symmetric", true},
+                                    {"strategy", c.per_tensor ? "tensor" : "channel"},
+                                    {"dynamic", false}};
+    nlohmann::json activations = nullptr;
+    if (scheme != "w8a16")
+        activations = {{"num_bits", 8},
+                       {"type", fp8 ? "float" : "int"},
+                       {"symmetric", true},
+                       {"strategy", c.per_tensor ? "tensor" : "token"},
+                       {"dynamic", !c.per_tensor}};
+    config["quantization_config"] = {
+        {"quant_method", "compressed-tensors"},
+        {"format", fp8 ? "float-quantized" : c.packed ? "pack-quantized" : "int-quantized"},
+        {"config_groups",
+         {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", activations}}}}},
+        {"ignore", {"lm_head"}},
+        {"sparsity_config", nlohmann::json::object()}};
+    write_dir(tmp.path() / "compressed", config, compressed);
+
+    auto reference = Model::load(tmp.path() / "ours");
+    auto model = Model::load(tmp.path() / "compressed");
+    const WeightFormat want = fp8 ? WeightFormat::kFp8 : scheme == "w8a8" ? WeightFormat::kW8A8Int8 : WeightFormat::kInt8;
+    EXPECT_EQ(model->weights().layers[0].attn.q.format, want);
+    EXPECT_EQ(model->weights().layers[1].gated.down.format, want);
+    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
+    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
+    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
+    ASSERT_EQ(a.shape(), b.shape());
+    int64_t differ = 0;
+    double max_ref = 0.0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        differ += a.data<float>()[i] != b.data<float>()[i];
+        max_ref = std::max(max_ref, std::fabs(double(a.data<float>()[i])));
+    }
+    EXPECT_GT(max_ref, 0.1);
+    EXPECT_EQ(differ, 0) << "of " << a.numel() << " logits";
+}
+
+INSTANTIATE_TEST_SUITE_P(Schemes, CompressedEightBit,
+                         ::testing::Values(EightBitCase{"fp8_dynamic", "fp8", false, false},
+                                           EightBitCase{"fp8_static_per_tensor", "fp8", true, false},
+                                           EightBitCase{"w8a8_int8", "w8a8", false, false},
+                                           EightBitCase{"w8a16_packed", "w8a16", false, true},
+                                           EightBitCase{"w8a16_int_quantized", "w8a16", false, false}),
+                         [](const testing::TestParamInfo<EightBitCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace turbolm

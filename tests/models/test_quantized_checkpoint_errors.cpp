@@ -149,9 +149,9 @@ TEST_F(BrokenQuantized, UnsupportedMethodAndBits) {
     cfg["quantization_config"]["bits"] = 8;
     write_config(cfg);
     expect_load_error(StatusCode::kUnimplemented, {"config.json", "awq", "bits 8"});
-    cfg["quantization_config"] = {{"quant_method", "compressed-tensors"}};
+    cfg["quantization_config"] = {{"quant_method", "hqq"}};
     write_config(cfg);
-    expect_load_error(StatusCode::kUnimplemented, {"config.json", "compressed-tensors"});
+    expect_load_error(StatusCode::kUnimplemented, {"config.json", "hqq"});
 }
 
 TEST_F(BrokenQuantized, DummyWeightsIgnoreTheQuantization) {

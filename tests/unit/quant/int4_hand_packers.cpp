@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/error.h"
 #include "core/half.h"
 
 namespace turbolm::quant::test {
@@ -87,6 +88,55 @@ GptqTensors gptq_pack_by_hand(const Plain& p, bool v1) {
         for (int64_t r = 0; r < p.out; ++r) t.scales.data<uint16_t>()[g * p.out + r] = p.scales[size_t(g)][size_t(r)];
     }
     std::copy(p.g_idx.begin(), p.g_idx.end(), t.g_idx.data<int32_t>());
+    return t;
+}
+
+CompressedInt4Tensors compressed_pack_by_hand(const Plain& p, bool symmetric) {
+    const int64_t n_groups = p.in / p.group, zero_words = (p.out + 7) / 8;
+    CompressedInt4Tensors t;
+    t.weight_packed = Tensor::zeros({p.out, p.in / 8}, DType::kI32);
+    t.weight_scale = Tensor::empty({p.out, n_groups}, DType::kF16);
+    for (int64_t r = 0; r < p.out; ++r)
+        for (int64_t j = 0; j < p.in / 8; ++j) {
+            uint32_t word = 0;
+            for (int k = 0; k < 8; ++k) {
+                const int signed_code = p.codes[size_t(r)][size_t(8 * j + k)] - 8;
+                word |= uint32_t(signed_code + 8) << (4 * k);
+            }
+            t.weight_packed.data<int32_t>()[r * (p.in / 8) + j] = int32_t(word);
+        }
+    for (int64_t r = 0; r < p.out; ++r)
+        for (int64_t g = 0; g < n_groups; ++g) t.weight_scale.data<uint16_t>()[r * n_groups + g] = p.scales[size_t(g)][size_t(r)];
+    if (symmetric) {
+        for (const auto& zeros : p.zeros)
+            for (int z : zeros) TURBOLM_CHECK(z == 8, "a symmetric matrix has zero points of 8, got ", z);
+    } else {
+        t.weight_zero_point = Tensor::zeros({zero_words, n_groups}, DType::kI32);
+        for (int64_t j = 0; j < zero_words; ++j)
+            for (int64_t g = 0; g < n_groups; ++g) {
+                uint32_t word = 0;
+                for (int k = 0; k < 8 && 8 * j + k < p.out; ++k) {
+                    const int signed_zero = p.zeros[size_t(g)][size_t(8 * j + k)] - 8;
+                    word |= uint32_t(signed_zero + 8) << (4 * k);
+                }
+                t.weight_zero_point.data<int32_t>()[j * n_groups + g] = int32_t(word);
+            }
+    }
+    t.weight_g_idx = Tensor::empty({p.in}, DType::kI32);
+    std::copy(p.g_idx.begin(), p.g_idx.end(), t.weight_g_idx.data<int32_t>());
+    return t;
+}
+
+Tensor compressed_pack_int8_by_hand(const std::vector<std::vector<int>>& codes) {
+    const int64_t out = int64_t(codes.size()), in = int64_t(codes[0].size()), words = (in + 3) / 4;
+    Tensor t = Tensor::zeros({out, words}, DType::kI32);
+    for (int64_t r = 0; r < out; ++r)
+        for (int64_t j = 0; j < words; ++j) {
+            uint32_t word = 0;
+            for (int k = 0; k < 4 && 4 * j + k < in; ++k)
+                word |= uint32_t(codes[size_t(r)][size_t(4 * j + k)] + 128) << (8 * k);
+            t.data<int32_t>()[r * words + j] = int32_t(word);
+        }
     return t;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quant/awq_layout.h"
+#include "quant/compressed_tensors_layout.h"
 #include "quant/gptq_layout.h"
 
 namespace turbolm::quant::test {
@@ -34,5 +35,14 @@ AwqTensors awq_pack_by_hand(const Plain& p);
 // AutoGPTQ: qweight [in/8, out], word i of output row r holds input column 8i + k in bits 4k; qzeros
 // [groups, out/8], word j holds row 8j + k in bits 4k, minus one in v1; scales [groups, out]; g_idx [in].
 GptqTensors gptq_pack_by_hand(const Plain& p, bool v1);
+// compressed-tensors pack-quantized, 4 bits: weight_packed [out, in/8], word j of row r holds input
+// columns 8j..8j+7, column 8j + k in bits 4k, each the signed code (code - 8) plus 8; weight_scale
+// [out, groups] (f16); asymmetric only: weight_zero_point [ceil(out/8), groups], word [j, g] holds
+// rows 8j..8j+7, row 8j + k in bits 4k, the signed zero (zero - 8) plus 8; weight_g_idx [in].
+// Symmetric needs every zero of p to be 8 (a signed zero point of 0).
+CompressedInt4Tensors compressed_pack_by_hand(const Plain& p, bool symmetric);
+// compressed-tensors pack-quantized, 8 bits: codes [out][in] to i32 [out, ceil(in/4)], word j of row r
+// holding columns 4j..4j+3, column 4j + k in bits 8k as code + 128 (zero bytes past in).
+Tensor compressed_pack_int8_by_hand(const std::vector<std::vector<int>>& codes);
 
 }  // namespace turbolm::quant::test

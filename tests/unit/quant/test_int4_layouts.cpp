@@ -1,7 +1,8 @@
 // The INT4 checkpoint layouts against packers written here from the published layout descriptions
-// (AutoAWQ's WQLinear_GEMM; AutoGPTQ's QuantLinear, v1 and v2 zeros, act-order g_idx), not from the
-// loader: every unpacked matrix must stand for the same dequantized weights as the packed one, and
-// packing what was unpacked must give the packed bytes back.
+// (AutoAWQ's WQLinear_GEMM; AutoGPTQ's QuantLinear, v1 and v2 zeros, act-order g_idx; compressed-tensors'
+// pack-quantized, 4 and 8 bits), not from the loader: every unpacked matrix must stand for the same
+// dequantized weights as the packed one, and packing what was unpacked (AWQ, GPTQ: the layouts we
+// also write) must give the packed bytes back.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -12,6 +13,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "quant/awq_layout.h"
+#include "quant/compressed_tensors_layout.h"
 #include "quant/gptq_layout.h"
 #include "unit/quant/int4_hand_packers.h"
 
@@ -19,6 +21,7 @@ namespace turbolm::quant {
 namespace {
 
 using test::awq_pack_by_hand;
+using test::compressed_pack_by_hand;
 using test::dequant;
 using test::gptq_pack_by_hand;
 using test::Plain;
@@ -172,6 +175,66 @@ TEST(GptqLayout, RefusesAV1ZeroOfSixteenAndABadGIdx) {
     u.g_idx.data<int32_t>()[0] = 7;
     s = catch_status([&] { unpack_gptq(u, 32, true, "layer.q_proj"); });
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+}
+
+TEST(CompressedTensorsLayout, OneWordWorkedByHand) {
+    // Row 0 holds the signed codes -8..-1 in columns 0..7: stored plus 8 they are 0..7, column k in
+    // bits 4k, so the word reads (from nibble 7 down to 0) 7 6 5 4 3 2 1 0. Symmetric: zero 8.
+    CompressedInt4Tensors t;
+    t.weight_packed = Tensor::zeros({1, 4}, DType::kI32);
+    t.weight_packed.data<int32_t>()[0] = int32_t(0x76543210u);
+    t.weight_packed.data<int32_t>()[1] = int32_t(0xF0000000u);  // column 15 holds signed 7
+    t.weight_scale = Tensor::empty({1, 1}, DType::kF16);
+    t.weight_scale.data<uint16_t>()[0] = f32_to_f16(0.5f);
+    const Int4Matrix m = unpack_compressed_int4(t, 1, 32, 32, "test");
+    check_int4_matrix(m);
+    const auto w = dequant(m);
+    for (int c = 0; c < 8; ++c) EXPECT_EQ(w[0][size_t(c)], 0.5f * float(c - 8)) << "column " << c;
+    EXPECT_EQ(w[0][15], 3.5f);
+    EXPECT_EQ(w[0][16], -4.0f);  // an all-zero word: signed -8
+}
+
+TEST(CompressedTensorsLayout, UnpacksTheHandPackedLayout) {
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    struct Case {
+        int64_t out, in, group;
+        bool symmetric, act_order;
+    };
+    // 20 rows: the zero points' last word is half padding.
+    for (const Case c : {Case{16, 128, 32, true, false}, Case{20, 64, 32, false, false}, Case{24, 192, 64, false, true},
+                         Case{8, 96, 32, true, true}, Case{8, 96, 96, false, false}}) {
+        SCOPED_TRACE(testing::Message() << c.out << " x " << c.in << " group " << c.group << " sym " << c.symmetric
+                                        << " act-order " << c.act_order);
+        Plain p = random_plain(c.out, c.in, c.group, rng, c.act_order);
+        if (c.symmetric)
+            for (auto& zeros : p.zeros) std::fill(zeros.begin(), zeros.end(), 8);
+        CompressedInt4Tensors t = compressed_pack_by_hand(p, c.symmetric);
+        if (!c.act_order) t.weight_g_idx = Tensor();  // the quantizer writes none without activation ordering
+        const Int4Matrix m = unpack_compressed_int4(t, c.out, c.in, c.group, "test");
+        check_int4_matrix(m);
+        EXPECT_EQ(m.in_perm.defined(), c.act_order);
+        expect_same_weights(p, m);
+    }
+}
+
+TEST(CompressedTensorsLayout, UnpacksEightBitCodes) {
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::uniform_int_distribution<int> code(-128, 127);
+    for (const int64_t in : {64, 70}) {  // 70: the last word of each row is half padding
+        std::vector<std::vector<int>> codes(5, std::vector<int>(size_t(in)));
+        for (auto& row : codes)
+            for (int& v : row) v = code(rng);
+        const Tensor q = unpack_compressed_int8(test::compressed_pack_int8_by_hand(codes), 5, in);
+        ASSERT_EQ(q.shape(), (Shape{5, in}));
+        int64_t differ = 0;
+        for (int64_t r = 0; r < 5; ++r)
+            for (int64_t c = 0; c < in; ++c) differ += q.data<int8_t>()[r * in + c] != codes[size_t(r)][size_t(c)];
+        EXPECT_EQ(differ, 0);
+    }
 }
 
 }  // namespace
