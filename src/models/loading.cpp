@@ -1,6 +1,7 @@
 #include "models/loading.h"
 
 #include "core/error.h"
+#include "core/logging.h"
 #include "models/quantized_linear_io.h"
 
 namespace turbolm {
@@ -36,6 +37,10 @@ LoadingVisitor::LoadingVisitor(const ModelConfig& cfg, const WeightSource& src) 
     if (src.synthetic()) return;
     cfg.quant.require_supported();
     if (cfg.quant.quantized()) quant_ = &cfg.quant;
+    if (cfg.quant.fp8_block_rows > 0)
+        log::warn("FP8 weights with ", cfg.quant.fp8_block_rows, "x", cfg.quant.fp8_block_cols,
+                  " block scales load dequantized to bf16 (there is no block-scaled product); --quantize fp8 "
+                  "re-quantizes them per channel");
 }
 
 void LoadingVisitor::linear(const std::string& prefix, Linear& l, int64_t out, int64_t in, bool bias,

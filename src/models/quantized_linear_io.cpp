@@ -3,6 +3,8 @@
 #include <initializer_list>
 
 #include "core/error.h"
+#include "core/half.h"
+#include "core/parallel.h"
 #include "quant/awq_layout.h"
 #include "quant/compressed_tensors_layout.h"
 #include "quant/gptq_layout.h"
@@ -131,11 +133,36 @@ Tensor row_scales(const PackedReader& r, int64_t out) {
     return scale;
 }
 
-void read_fp8(PackedReader& r, int64_t out, int64_t in, Linear& l) {
+// FP8 weights with one scale per block of rows x columns (DeepSeek's and Qwen3's FP8 checkpoints:
+// weight_scale_inv, which despite its name multiplies; compressed-tensors: weight_scale). There is
+// no block-scaled product: the weights load dequantized, code * scale rounded once to bf16, so the
+// model computes what the checkpoint holds at the memory of a 16-bit one (--quantize fp8 then makes
+// per-channel FP8 of them).
+void read_fp8_blocks(PackedReader& r, const QuantizationConfig& q, int64_t out, int64_t in, Linear& l) {
+    const Tensor codes = r.need("weight", {DType::kF8E4M3}, {out, in}).contiguous();
+    const int64_t br = q.fp8_block_rows, bc = q.fp8_block_cols;
+    const char* name = r.has("weight_scale_inv") ? "weight_scale_inv" : "weight_scale";
+    const int64_t blocks_c = (in + bc - 1) / bc;
+    const Tensor scale = r.need_float(name, DType::kF32, {(out + br - 1) / br, blocks_c}).contiguous();
+    l.w = Tensor::empty({out, in}, DType::kBF16);
+    const uint8_t* c = codes.data<uint8_t>();
+    const float* s = scale.data<float>();
+    uint16_t* w = l.w.data<uint16_t>();
+    parallel_for(out, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t row = r0; row < r1; ++row) {
+            const float* srow = s + (row / br) * blocks_c;
+            for (int64_t col = 0; col < in; ++col)
+                w[row * in + col] = f32_to_bf16(f8e4m3_to_f32(c[row * in + col]) * srow[col / bc]);
+        }
+    });
+}
+
+void read_fp8(PackedReader& r, const QuantizationConfig& q, int64_t out, int64_t in, Linear& l) {
+    if (q.fp8_block_rows > 0) return read_fp8_blocks(r, q, out, in, l);
     l.w = r.need("weight", {DType::kF8E4M3}, {out, in});
     if (!r.has("weight_scale") && r.has("weight_scale_inv"))
-        fail(StatusCode::kUnimplemented, r.where("weight_scale_inv"), ": tensor '", r.name("weight_scale_inv"),
-             "' holds block-wise FP8 scales, which are not supported (per-tensor or per-channel weight_scale only)");
+        fail(StatusCode::kInvalidArgument, r.where("weight_scale_inv"), ": tensor '", r.name("weight_scale_inv"),
+             "' holds block-wise FP8 scales but the config names no block shape (weight_block_size)");
     l.scale = row_scales(r, out);
     // A static input_scale is left unread: activations are quantized per token (docs/quantization.md).
     l.format = WeightFormat::kFp8;
@@ -174,7 +201,7 @@ void read_compressed(PackedReader& r, const QuantizationConfig& q, const std::st
                      Linear& l) {
     switch (q.compressed_scheme) {
         case quant::CompressedScheme::kFp8:
-            read_fp8(r, out, in, l);
+            read_fp8(r, q, out, in, l);
             return;
         case quant::CompressedScheme::kW8A8Int8:
             l.w = r.need("weight", {DType::kI8}, {out, in});
@@ -231,7 +258,7 @@ Linear load_quantized_linear(const WeightSource& src, const QuantizationConfig& 
                 read_gptq(r, q, prefix, out, in, l);
                 break;
             case QuantMethod::kFp8:
-                read_fp8(r, out, in, l);
+                read_fp8(r, q, out, in, l);
                 break;
             case QuantMethod::kTurbolm:
                 read_turbolm(r, q, out, in, l);

@@ -29,6 +29,7 @@ struct Args {
     int64_t group_size = -1;
     bool symmetric = true;
     bool dynamic = false;
+    nlohmann::json args;  // the object itself, for the keys only one scheme reads
 };
 
 Args read_args(Reader& r, const nlohmann::json& j, const std::string& what) {
@@ -39,6 +40,7 @@ Args read_args(Reader& r, const nlohmann::json& j, const std::string& what) {
         return a;
     }
     a.present = true;
+    a.args = j;
     Reader args(j, r.config(), r.source());
     a.bits = args.integer("num_bits", 8);
     a.type = lower(args.text("type", "int"));
@@ -68,12 +70,16 @@ void fp8_scheme(Reader& r, QuantizationConfig& q, const Args& w, const Args& in)
     if (!one_of(q.compressed_format, {"float-quantized", "naive-quantized"}))
         return r.refuse("compressed-tensors FP8 weights in format '", q.compressed_format,
                         "' are not supported (float-quantized or naive-quantized)");
-    if (w.strategy == "block")
-        return r.refuse("compressed-tensors FP8 weights with strategy 'block' (block-wise scales) are not supported "
-                        "(per-tensor or per-channel scales only)");
+    if (w.strategy == "block") {
+        // Block-wise scales load dequantized, so the activations' (per-group) scheme does not matter.
+        if (!w.args.contains("block_structure") || w.args["block_structure"].is_null())
+            return r.refuse("compressed-tensors FP8 weights with strategy 'block' and no block_structure");
+        Reader(w.args, q, r.source()).fp8_block("block_structure");
+        return;
+    }
     if (!one_of(w.strategy, {"tensor", "channel"}))
         return r.refuse("compressed-tensors FP8 weights with strategy '", w.strategy,
-                        "' are not supported (tensor or channel)");
+                        "' are not supported (tensor, channel or block)");
     if (!in.present) return;
     if (in.type != "float" || in.bits != 8)
         return r.refuse("compressed-tensors FP8 weights with ", in.bits, "-bit ", in.type,
@@ -214,7 +220,8 @@ nlohmann::json compressed_tensors_json(const QuantizationConfig& q) {
     switch (q.compressed_scheme) {
         case CompressedScheme::kFp8:
             weights["type"] = "float";
-            weights["strategy"] = "channel";
+            weights["strategy"] = q.fp8_block_rows > 0 ? "block" : "channel";
+            if (q.fp8_block_rows > 0) weights["block_structure"] = {q.fp8_block_rows, q.fp8_block_cols};
             activations("float");
             break;
         case CompressedScheme::kW8A8Int8:

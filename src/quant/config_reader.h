@@ -66,6 +66,18 @@ class Reader {
             out.push_back(n.get<std::string>());
         }
     }
+    // A block shape [rows, columns] of positive integers, into q's fp8 block; false (and refused) otherwise.
+    bool fp8_block(const char* key) {
+        const auto& b = j_[key];
+        if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || !b[1].is_number_integer() ||
+            b[0].get<int64_t>() <= 0 || b[1].get<int64_t>() <= 0) {
+            refuse("'", key, "' is not a block shape [rows, columns]: ", b.dump());
+            return false;
+        }
+        q_.fp8_block_rows = b[0].get<int64_t>();
+        q_.fp8_block_cols = b[1].get<int64_t>();
+        return true;
+    }
     // bits must be 4 and group_size -1 or a positive multiple of 32 (what ops::linear_int4 takes).
     void int4_shape(const char* method, const char* bits_key, const char* group_key, int64_t group_default) {
         q_.bits = integer(bits_key, 4);

@@ -63,9 +63,7 @@ void parse_gptq(Reader& r, QuantizationConfig& q) {
 
 void parse_fp8(Reader& r, QuantizationConfig& q, const nlohmann::json& j) {
     q.method = QuantMethod::kFp8;
-    if (r.has("weight_block_size"))
-        r.refuse("quant_method 'fp8' with weight_block_size ", j["weight_block_size"].dump(),
-                 " (block-wise FP8 scales) is not supported (per-tensor or per-channel scales only)");
+    if (r.has("weight_block_size")) r.fp8_block("weight_block_size");
     const std::string scheme = r.text("activation_scheme", "dynamic");
     if (scheme == "static") {
         q.static_activations = true;  // input_scale is ignored: activations are quantized per token
@@ -144,6 +142,7 @@ nlohmann::json QuantizationConfig::to_json() const {
             break;
         case QuantMethod::kFp8:
             j["activation_scheme"] = static_activations ? "static" : "dynamic";
+            if (fp8_block_rows > 0) j["weight_block_size"] = {fp8_block_rows, fp8_block_cols};
             break;
         case QuantMethod::kTurbolm:
             j["format"] = turbolm_format_name(turbolm_format);

@@ -50,6 +50,10 @@ struct QuantizationConfig {
     bool sym = true;                  // gptq: informational; compressed-tensors W4A16: zero points absent
     bool zeros_minus_one = true;      // gptq: checkpoint_format "gptq" (v1) stores zero - 1; "gptq_v2" the zero
     bool static_activations = false;  // fp8, compressed-tensors: static activation scales (ignored)
+    // FP8 with block-wise weight scales (weight_block_size, or compressed-tensors' block strategy):
+    // rows x columns of weights per scale; 0 when the scales are per tensor or per channel. Such
+    // weights load dequantized to bf16 (docs/quantization.md).
+    int64_t fp8_block_rows = 0, fp8_block_cols = 0;
     TurbolmFormat turbolm_format = TurbolmFormat::kInt8;
     CompressedScheme compressed_scheme = CompressedScheme::kFp8;
     std::string compressed_format;  // compressed-tensors: "format" as written ("pack-quantized", ...)

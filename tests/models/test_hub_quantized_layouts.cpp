@@ -298,5 +298,89 @@ INSTANTIATE_TEST_SUITE_P(Schemes, CompressedEightBit,
                                            EightBitCase{"w8a16_int_quantized", "w8a16", false, false}),
                          [](const testing::TestParamInfo<EightBitCase>& info) { return std::string(info.param.name); });
 
+// Block-wise FP8 checkpoints (quant_method fp8 with weight_block_size and weight_scale_inv, as Qwen3's
+// and DeepSeek's are; compressed-tensors' block strategy with weight_scale) load as the bf16 model of
+// code * block scale: the logits of a bf16 checkpoint of those products, bit for bit. Blocks of 16 x 32
+// so that the tiny projections hold several, partial ones included.
+class BlockFp8 : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BlockFp8, LoadsAsItsDequantizedWeights) {
+    const bool compressed_tensors = GetParam();
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::uniform_real_distribution<float> jitter(0.5f, 1.5f);
+    const int64_t br = 16, bc = 32;
+    const fs::path src = test::fixtures_dir() / "hf-tiny" / "llama-gqa";
+    const auto source = test::read_tensors(src / "model.safetensors");
+    std::map<std::string, Tensor> packed, dense;
+    for (const auto& [name, t] : source) {
+        if (!is_projection(name, t)) {
+            packed[name] = dense[name] = t;
+            continue;
+        }
+        const std::string prefix = name.substr(0, name.size() - 7);
+        const int64_t out = t.size(0), in = t.size(1), rows = (out + br - 1) / br, cols = (in + bc - 1) / bc;
+        const Tensor w = t.to(DType::kF32);
+        Tensor scale = Tensor::empty({rows, cols}, DType::kF32);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) {
+                float m = 1e-6f;
+                for (int64_t r = i * br; r < std::min(out, (i + 1) * br); ++r)
+                    for (int64_t c = j * bc; c < std::min(in, (j + 1) * bc); ++c)
+                        m = std::max(m, std::fabs(w.data<float>()[r * in + c]));
+                scale.data<float>()[i * cols + j] = m / 448.0f * jitter(rng);  // codes up to 448 / 0.5, saturated
+            }
+        Tensor codes = Tensor::empty({out, in}, DType::kF8E4M3), product = Tensor::empty({out, in}, DType::kBF16);
+        for (int64_t r = 0; r < out; ++r)
+            for (int64_t c = 0; c < in; ++c) {
+                const float s = scale.data<float>()[(r / br) * cols + c / bc];
+                const uint8_t code = f32_to_f8e4m3(w.data<float>()[r * in + c] / s);
+                codes.data<uint8_t>()[r * in + c] = code;
+                product.data<uint16_t>()[r * in + c] = f32_to_bf16(f8e4m3_to_f32(code) * s);
+            }
+        dense[name] = product;
+        packed[prefix + ".weight"] = codes;
+        packed[prefix + (compressed_tensors ? ".weight_scale" : ".weight_scale_inv")] = scale;
+    }
+    std::ifstream in(src / "config.json");
+    nlohmann::json config = nlohmann::json::parse(in);
+    test::TempDir tmp;
+    write_dir(tmp.path() / "dense", config, dense);
+    if (compressed_tensors) {
+        const nlohmann::json weights = {{"num_bits", 8},      {"type", "float"},
+                                        {"symmetric", true},  {"strategy", "block"},
+                                        {"dynamic", false},   {"block_structure", {br, bc}}};
+        const nlohmann::json activations = {{"num_bits", 8},          {"type", "float"}, {"symmetric", true},
+                                            {"strategy", "group"},    {"group_size", bc}, {"dynamic", true}};
+        config["quantization_config"] = {
+            {"quant_method", "compressed-tensors"},
+            {"format", "float-quantized"},
+            {"config_groups",
+             {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", activations}}}}}};
+    } else {
+        config["quantization_config"] = {
+            {"quant_method", "fp8"}, {"activation_scheme", "dynamic"}, {"fmt", "e4m3"}, {"weight_block_size", {br, bc}}};
+    }
+    write_dir(tmp.path() / "packed", config, packed);
+
+    auto reference = Model::load(tmp.path() / "dense");
+    auto model = Model::load(tmp.path() / "packed");
+    const Linear& q = model->weights().layers[0].attn.q;
+    EXPECT_EQ(q.format, WeightFormat::kDense);
+    EXPECT_EQ(q.w.dtype(), DType::kBF16);
+    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
+    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
+    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
+    ASSERT_EQ(a.shape(), b.shape());
+    int64_t differ = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) differ += a.data<float>()[i] != b.data<float>()[i];
+    EXPECT_EQ(differ, 0) << "of " << a.numel() << " logits";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, BlockFp8, ::testing::Bool(), [](const testing::TestParamInfo<bool>& info) {
+    return std::string(info.param ? "compressed_tensors" : "fp8_weight_block_size");
+});
+
 }  // namespace
 }  // namespace turbolm

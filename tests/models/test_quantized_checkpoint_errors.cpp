@@ -120,12 +120,17 @@ TEST_F(BrokenQuantized, Fp8ScaleOfWrongShape) {
                       {"model.safetensors", "model.layers.0.self_attn.v_proj.weight_scale", "[16]", "[32, 1]"});
 }
 
-TEST_F(BrokenQuantized, Fp8BlockScales) {
+TEST_F(BrokenQuantized, Fp8BlockScalesOfWrongShape) {
+    // Per-channel scales under a config that says 128 x 128 blocks: one scale for each projection.
     write(WeightFormat::kFp8);
     auto cfg = config();
     cfg["quantization_config"]["weight_block_size"] = {128, 128};
     write_config(cfg);
-    expect_load_error(StatusCode::kUnimplemented, {"config.json", "weight_block_size"});
+    expect_load_error(StatusCode::kInvalidArgument,
+                      {"model.safetensors", "model.layers.0.self_attn.q_proj.weight_scale", "[1, 1]"});
+    cfg["quantization_config"]["weight_block_size"] = {128};
+    write_config(cfg);
+    expect_load_error(StatusCode::kUnimplemented, {"config.json", "weight_block_size", "[128]"});
 }
 
 TEST_F(BrokenQuantized, Int8WithoutScales) {

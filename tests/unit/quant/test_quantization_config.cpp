@@ -69,6 +69,12 @@ TEST(QuantizationConfig, Fp8AndOurs) {
     EXPECT_EQ(q.method, QuantMethod::kFp8);
     EXPECT_TRUE(q.static_activations);
     EXPECT_FALSE(q.converts("lm_head"));
+    // Qwen3's and DeepSeek's FP8: 128 x 128 weight blocks.
+    q = parse(R"({"quant_method": "fp8", "activation_scheme": "dynamic", "fmt": "e4m3",
+        "weight_block_size": [128, 128]})");
+    EXPECT_NO_THROW(q.require_supported());
+    EXPECT_EQ(q.fp8_block_rows, 128);
+    EXPECT_EQ(parse(q.to_json().dump()).fp8_block_rows, 128);
     q = parse(R"({"quant_method": "turbolm", "format": "w8a8-int8", "version": 1})");
     EXPECT_NO_THROW(q.require_supported());
     EXPECT_EQ(q.turbolm_format, TurbolmFormat::kW8A8Int8);
@@ -115,6 +121,16 @@ TEST(QuantizationConfig, CompressedTensorsSchemes) {
     EXPECT_NO_THROW(q.require_supported());
     EXPECT_EQ(q.compressed_scheme, CompressedScheme::kFp8);
     EXPECT_TRUE(q.static_activations);
+    // Block-wise FP8 (DeepSeek's recipe): 128 x 128 weight blocks, activations per token and 128 columns.
+    q = parse(compressed("float-quantized",
+                         R"({"num_bits": 8, "type": "float", "strategy": "block", "block_structure": [128, 128]})",
+                         R"({"num_bits": 8, "type": "float", "strategy": "group", "group_size": 128,
+                             "dynamic": true})"));
+    EXPECT_NO_THROW(q.require_supported());
+    EXPECT_EQ(q.compressed_scheme, CompressedScheme::kFp8);
+    EXPECT_EQ(q.fp8_block_rows, 128);
+    EXPECT_EQ(q.fp8_block_cols, 128);
+    EXPECT_EQ(parse(q.to_json().dump()).fp8_block_cols, 128);
     q = parse(compressed("int-quantized", kInt8ChannelWeights, kInt8TokenActivations));
     EXPECT_NO_THROW(q.require_supported());
     EXPECT_EQ(q.compressed_scheme, CompressedScheme::kW8A8Int8);
@@ -149,11 +165,10 @@ TEST(QuantizationConfig, CompressedTensorsSchemes) {
 }
 
 TEST(QuantizationConfig, CompressedTensorsRefusals) {
-    expect_refused(compressed("float-quantized",
-                              R"({"num_bits": 8, "type": "float", "strategy": "block", "block_structure": [128, 128]})",
+    expect_refused(compressed("float-quantized", R"({"num_bits": 8, "type": "float", "strategy": "block"})",
                               R"({"num_bits": 8, "type": "float", "strategy": "group", "group_size": 128,
                                   "dynamic": true})"),
-                   {"compressed-tensors", "block"});
+                   {"compressed-tensors", "block_structure"});
     expect_refused(compressed("pack-quantized", int4_weights(true, "null", 16), "null"), {"group_size 16"});
     expect_refused(compressed("int-quantized", kInt8ChannelWeights,
                               R"({"num_bits": 8, "type": "int", "symmetric": false, "strategy": "token",
@@ -196,8 +211,8 @@ TEST(QuantizationConfig, RefusesWhatWeCannotLoad) {
     expect_refused(R"({"quant_method": "gptq", "bits": 4, "group_size": 16})", {"group_size 16"});
     expect_refused(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "checkpoint_format": "marlin"})",
                    {"checkpoint_format", "marlin"});
-    expect_refused(R"({"quant_method": "fp8", "activation_scheme": "dynamic", "weight_block_size": [128, 128]})",
-                   {"weight_block_size", "[128,128]"});
+    expect_refused(R"({"quant_method": "fp8", "activation_scheme": "dynamic", "weight_block_size": [128, 0]})",
+                   {"weight_block_size", "[128,0]"});
     expect_refused(R"({"quant_method": "bitsandbytes", "load_in_4bit": true})", {"bitsandbytes"});
     expect_refused(R"({"quant_method": "turbolm", "format": "int2"})", {"format", "int2"});
 }
