@@ -64,8 +64,8 @@ public:
         sub->add_option("--warmup", warmup_, "Runs discarded before measuring (default: 1)");
         sub->add_option("--repeats,-r", repeats_, "Measured runs per batch size (default: 3)");
         sub->add_flag("--no-graphs", no_graphs_, "Launch decode steps one kernel at a time");
-        sub->add_option("--quantize", quantize_, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only) or fp8 (W8A8)")
-            ->check(CLI::IsMember({"none", "int8", "int4", "fp8"}));
+        sub->add_option("--quantize", quantize_, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only), fp8 (W8A8) or fp8-block (W8A8, 128 x 128 block scales)")
+            ->check(CLI::IsMember({"none", "int8", "int4", "fp8", "fp8-block"}));
         sub->add_option("--kv-cache-dtype", kv_cache_dtype_,
                         "What the KV cache stores: auto (default: the activation dtype), int8 or fp8 (E4M3)")
             ->check(CLI::IsMember({"auto", "int8", "fp8"}));

@@ -69,8 +69,8 @@ public:
         sub->add_option("--max-batched-tokens", engine_.max_batched_tokens, "Tokens computed per step (default: 8192)");
         sub->add_option("--max-running", engine_.max_running, "Requests decoding at once (default: 256)");
         sub->add_flag("--no-graphs", no_graphs_, "Launch every step one kernel at a time (no CUDA graphs)");
-        sub->add_option("--quantize", engine_.quantize, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only) or fp8 (W8A8)")
-            ->check(CLI::IsMember({"none", "int8", "int4", "fp8"}));
+        sub->add_option("--quantize", engine_.quantize, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only), fp8 (W8A8) or fp8-block (W8A8, 128 x 128 block scales)")
+            ->check(CLI::IsMember({"none", "int8", "int4", "fp8", "fp8-block"}));
         sub->add_option("--kv-cache-dtype", engine_.kv_cache_dtype,
                         "What the KV cache stores: auto (default: the compute dtype), int8 or fp8 (E4M3): 8-bit "
                         "codes with a scale per token and head, about twice the tokens in the same memory")

@@ -13,7 +13,7 @@ const std::vector<VariantKnob>& variant_knobs() {
          "CPU products: f32 activations (reference) or the weights' 16-bit type"},
         {"round-weights", &ModelVariant::round_weights, {"none", "bf16", "f16"},
          "round every weight matrix and embedding to this 16-bit type on load"},
-        {"quantize", &ModelVariant::quantize, {"none", "int8", "int4", "fp8"}, "quantization of the layers at load"},
+        {"quantize", &ModelVariant::quantize, {"none", "int8", "int4", "fp8", "fp8-block"}, "quantization of the layers at load"},
         {"kv-cache-dtype", &ModelVariant::kv_cache_dtype, {"auto", "int8", "fp8"},
          "what the KV cache stores: the activation dtype (auto) or 8-bit codes with scales"},
     };

@@ -12,6 +12,7 @@ const char* weight_format_name(WeightFormat f) {
         case WeightFormat::kInt4: return "int4";
         case WeightFormat::kFp8: return "fp8";
         case WeightFormat::kW8A8Int8: return "w8a8-int8";
+        case WeightFormat::kFp8Block: return "fp8-block";
     }
     return "?";
 }
@@ -35,6 +36,7 @@ void linear_forward(const Tensor& x, const Linear& l, Tensor& y, ops::MatmulPrec
         }
         case WeightFormat::kFp8: ops::linear_fp8(x, l.w, l.scale, l.b, y, accumulate); return;
         case WeightFormat::kW8A8Int8: ops::linear_w8a8_int8(x, l.inv_smooth, l.w, l.scale, l.b, y, accumulate); return;
+        case WeightFormat::kFp8Block: ops::linear_fp8_block(x, l.w, l.scale, l.b, y, accumulate); return;
     }
 }
 

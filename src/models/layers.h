@@ -20,6 +20,8 @@ enum class WeightFormat : uint8_t {
                 //   [out, in/group], zero u8 [out, in/group]; optional in_perm (GPTQ act-order)
     kFp8,       // W8A8: w f8e4m3 [out, in], scale f32 [out]; activations quantized per token
     kW8A8Int8,  // SmoothQuant W8A8: w i8 [out, in], scale f32 [out], optional inv_smooth f32 [in]
+    kFp8Block,  // W8A8 with block scales (DeepSeek's recipe): w f8e4m3 [out, in], scale f32 [out/128, in/128]
+                //   (out and in multiples of 128); activations quantized per token and 128 columns
 };
 const char* weight_format_name(WeightFormat f);
 

@@ -37,10 +37,11 @@ LoadingVisitor::LoadingVisitor(const ModelConfig& cfg, const WeightSource& src) 
     if (src.synthetic()) return;
     cfg.quant.require_supported();
     if (cfg.quant.quantized()) quant_ = &cfg.quant;
-    if (cfg.quant.fp8_block_rows > 0)
-        log::warn("FP8 weights with ", cfg.quant.fp8_block_rows, "x", cfg.quant.fp8_block_cols,
-                  " block scales load dequantized to bf16 (there is no block-scaled product); --quantize fp8 "
-                  "re-quantizes them per channel");
+    const int64_t br = cfg.quant.fp8_block_rows, bc = cfg.quant.fp8_block_cols;
+    if (br > 0 && (br != ops::kFp8Block || bc != ops::kFp8Block))
+        log::warn("FP8 weights with ", br, "x", bc, " block scales load dequantized to bf16 (the block-scaled ",
+                  "product takes ", ops::kFp8Block, "x", ops::kFp8Block, " blocks); --quantize fp8 re-quantizes them ",
+                  "per channel");
 }
 
 void LoadingVisitor::linear(const std::string& prefix, Linear& l, int64_t out, int64_t in, bool bias,

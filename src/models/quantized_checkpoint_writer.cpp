@@ -201,6 +201,10 @@ QuantizationConfig quantization_config_for(const ModelConfig& cfg, const ModelWe
         case WeightFormat::kFp8:
             q.method = QuantMethod::kFp8;
             break;
+        case WeightFormat::kFp8Block:
+            q.method = QuantMethod::kFp8;
+            q.fp8_block_rows = q.fp8_block_cols = ops::kFp8Block;
+            break;
         case WeightFormat::kInt8:
         case WeightFormat::kW8A8Int8:
             q.method = QuantMethod::kTurbolm;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "core/logging.h"
 #include "core/parallel.h"
 #include "quant/awq_layout.h"
 #include "quant/compressed_tensors_layout.h"
@@ -134,16 +135,30 @@ Tensor row_scales(const PackedReader& r, int64_t out) {
 }
 
 // FP8 weights with one scale per block of rows x columns (DeepSeek's and Qwen3's FP8 checkpoints:
-// weight_scale_inv, which despite its name multiplies; compressed-tensors: weight_scale). There is
-// no block-scaled product: the weights load dequantized, code * scale rounded once to bf16, so the
+// weight_scale_inv, which despite its name multiplies; compressed-tensors: weight_scale). Blocks of
+// 128 x 128 over a projection they tile exactly are kFp8Block, the block-scaled product. Other
+// blocks have no product: those weights load dequantized, code * scale rounded once to bf16, so the
 // model computes what the checkpoint holds at the memory of a 16-bit one (--quantize fp8 then makes
 // per-channel FP8 of them).
+bool block_product_takes(int64_t br, int64_t bc, int64_t out, int64_t in) {
+    return br == ops::kFp8Block && bc == ops::kFp8Block && out % ops::kFp8Block == 0 && in % ops::kFp8Block == 0;
+}
+
 void read_fp8_blocks(PackedReader& r, const QuantizationConfig& q, int64_t out, int64_t in, Linear& l) {
     const Tensor codes = r.need("weight", {DType::kF8E4M3}, {out, in}).contiguous();
     const int64_t br = q.fp8_block_rows, bc = q.fp8_block_cols;
     const char* name = r.has("weight_scale_inv") ? "weight_scale_inv" : "weight_scale";
     const int64_t blocks_c = (in + bc - 1) / bc;
     const Tensor scale = r.need_float(name, DType::kF32, {(out + br - 1) / br, blocks_c}).contiguous();
+    if (block_product_takes(br, bc, out, in)) {
+        l.w = codes;
+        l.scale = scale;
+        l.format = WeightFormat::kFp8Block;
+        return;
+    }
+    if (br == ops::kFp8Block && bc == ops::kFp8Block)
+        log::warn(r.where("weight"), ": ", r.name("weight"), " [", out, ", ", in, "] is not a whole number of ",
+                  ops::kFp8Block, "-blocks; it loads dequantized to bf16");
     l.w = Tensor::empty({out, in}, DType::kBF16);
     const uint8_t* c = codes.data<uint8_t>();
     const float* s = scale.data<float>();
@@ -309,8 +324,15 @@ void add_linear_tensors(const Linear& l, const std::string& prefix, const Quanti
             }
             break;
         }
+        case WeightFormat::kFp8Block:
+            if (q.method != QuantMethod::kFp8 || q.fp8_block_rows != ops::kFp8Block ||
+                q.fp8_block_cols != ops::kFp8Block)
+                refuse();
+            put("weight", l.w);
+            put("weight_scale_inv", l.scale);  // DeepSeek's name: the scale multiplies
+            break;
         case WeightFormat::kFp8:
-            if (q.method != QuantMethod::kFp8) refuse();
+            if (q.method != QuantMethod::kFp8 || q.fp8_block_rows > 0) refuse();
             put("weight", l.w);
             put("weight_scale", l.scale.contiguous().view({l.out(), 1}));  // per channel, as [out, 1]
             break;

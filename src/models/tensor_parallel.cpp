@@ -137,7 +137,32 @@ Tensor take_cols(const Tensor& t, const AxisRange& cols) {
     return out;
 }
 
+// The blocks of a kFp8Block scale that rows (or columns) [begin, end) of its weight fall on; they must
+// start and end on block edges.
+AxisRange fp8_blocks(const AxisRange& r, int64_t extent, const char* what) {
+    const int64_t b = ops::kFp8Block;
+    if (r.begin % b != 0 || (r.end % b != 0 && r.end != extent))
+        fail(StatusCode::kInvalidArgument, what, " [", r.begin, ", ", r.end, ") of a block-scaled FP8 projection do not ",
+             "fall on its blocks of ", b);
+    return {r.begin / b, (r.end + b - 1) / b};
+}
+
 Linear take_part(Linear l, const LinearPart& part) {
+    if (l.format == WeightFormat::kFp8Block) {
+        // Block scales belong to 128 x 128 tiles, not to rows.
+        const int64_t out = l.out(), in = l.in();
+        if (part.rows) {
+            l.scale = take_rows(l.scale, fp8_blocks(*part.rows, out, "rows"));
+            l.w = take_rows(l.w, *part.rows);
+            if (l.b.defined()) l.b = take_rows(l.b, *part.rows);
+        }
+        if (part.cols) {
+            l.scale = take_cols(l.scale, fp8_blocks(*part.cols, in, "input columns"));
+            l.w = take_cols(l.w, *part.cols);
+        }
+        if (!part.bias) l.b = Tensor();
+        return l;
+    }
     if (part.rows) {
         const AxisRange& r = *part.rows;
         l.w = take_rows(l.w, r);

@@ -13,7 +13,8 @@ WeightQuantization parse_weight_quantization(std::string_view name) {
     if (name == "int8") return WeightQuantization::kInt8;
     if (name == "int4") return WeightQuantization::kInt4;
     if (name == "fp8") return WeightQuantization::kFp8;
-    fail(StatusCode::kInvalidArgument, "unknown weight quantization '", name, "' (none, int8, int4 or fp8)");
+    if (name == "fp8-block") return WeightQuantization::kFp8Block;
+    fail(StatusCode::kInvalidArgument, "unknown weight quantization '", name, "' (none, int8, int4, fp8 or fp8-block)");
 }
 
 const char* weight_quantization_name(WeightQuantization q) {
@@ -22,6 +23,7 @@ const char* weight_quantization_name(WeightQuantization q) {
         case WeightQuantization::kInt8: return "int8";
         case WeightQuantization::kInt4: return "int4";
         case WeightQuantization::kFp8: return "fp8";
+        case WeightQuantization::kFp8Block: return "fp8-block";
     }
     return "?";
 }
@@ -34,10 +36,11 @@ int64_t int4_group_for(int64_t in, int64_t group) {
 }
 
 std::string quantized_formats(const ModelWeights& w) {
-    bool seen[5] = {};
+    constexpr int kFormats = int(WeightFormat::kFp8Block) + 1;
+    bool seen[kFormats] = {};
     for_each_quantizable_linear(const_cast<ModelWeights&>(w), [&](Linear& l) { seen[int(l.format)] = true; });
     std::string out;
-    for (int f = 1; f < 5; ++f)
+    for (int f = 1; f < kFormats; ++f)
         if (seen[f]) out += (out.empty() ? "" : ", ") + std::string(weight_format_name(WeightFormat(f)));
     return out;
 }
@@ -74,6 +77,18 @@ void quantize_linear_fp8(Linear& l, const Tensor& w) {
     l.format = WeightFormat::kFp8;
 }
 
+// Projections that 128 x 128 blocks do not tile keep their 16-bit weights.
+void quantize_linear_fp8_block(Linear& l, const Tensor& w) {
+    const int64_t b = ops::kFp8Block;
+    if (w.size(0) % b != 0 || w.size(1) % b != 0) return;
+    Tensor q = Tensor::empty(w.shape(), DType::kF8E4M3, w.device());
+    Tensor scale = Tensor::empty({w.size(0) / b, w.size(1) / b}, DType::kF32, w.device());
+    ops::quantize_blocks_fp8(w, q, scale);
+    l.w = std::move(q);
+    l.scale = std::move(scale);
+    l.format = WeightFormat::kFp8Block;
+}
+
 void quantize_weights(ModelWeights& w, WeightQuantization q, Device device) {
     (void)device;  // the ops run where the weights are
     if (q == WeightQuantization::kNone) return;
@@ -84,6 +99,7 @@ void quantize_weights(ModelWeights& w, WeightQuantization q, Device device) {
             case WeightQuantization::kInt8: quantize_linear_int8(l, dense); break;
             case WeightQuantization::kInt4: quantize_linear_int4(l, dense, kDefaultInt4Group); break;
             case WeightQuantization::kFp8: quantize_linear_fp8(l, dense); break;
+            case WeightQuantization::kFp8Block: quantize_linear_fp8_block(l, dense); break;
             case WeightQuantization::kNone: break;
         }
     });

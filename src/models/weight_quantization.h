@@ -2,7 +2,9 @@
 //   int8  weight-only, one f32 scale per output row, symmetric;
 //   int4  weight-only, round-to-nearest in groups of 128 input columns, asymmetric (AWQ's storage
 //         without its search: `turbolm quantize --method int4-awq` adds the search);
-//   fp8   W8A8 E4M3, one f32 scale per output row, activations quantized per token when multiplied.
+//   fp8   W8A8 E4M3, one f32 scale per output row, activations quantized per token when multiplied;
+//   fp8-block  W8A8 E4M3 with DeepSeek's scales, one per 128 x 128 block of weights and per token and
+//         128 columns of activations (projections whose sides are not multiples of 128 stay 16-bit).
 // Embeddings, the LM head, MoE routers and experts keep their type: they are a small share of a
 // dense model's bytes and the most sensitive to rounding.
 #pragma once
@@ -17,11 +19,11 @@ namespace turbolm {
 struct Linear;
 struct ModelWeights;
 
-enum class WeightQuantization { kNone, kInt8, kInt4, kFp8 };
+enum class WeightQuantization { kNone, kInt8, kInt4, kFp8, kFp8Block };
 
 constexpr int64_t kDefaultInt4Group = 128;
 
-// "none", "int8", "int4" or "fp8"; throws Error(kInvalidArgument) naming the choices otherwise.
+// "none", "int8", "int4", "fp8" or "fp8-block"; throws Error(kInvalidArgument) naming the choices otherwise.
 WeightQuantization parse_weight_quantization(std::string_view name);
 const char* weight_quantization_name(WeightQuantization q);
 

@@ -97,6 +97,19 @@ void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q
 // up), would have written. x: f32 [T, n]; gate, up: [T, n] in the activation dtype.
 void rms_norm_fp8(const Tensor& x, const Tensor& w, float eps, DType dtype, Tensor& codes, Tensor& scales);
 void act_mul_fp8(Activation act, const Tensor& gate, const Tensor& up, Tensor& codes, Tensor& scales);
+// FP8 with block scales (DeepSeek-V3's and Qwen3's FP8 checkpoints): the weight has one scale per
+// kFp8Block x kFp8Block block, the activations one per token and kFp8Block columns, each group of x
+// quantized as linear_fp8 quantizes a row (scale max|.| / 448, zero for a group of zeros):
+// y[t, r] (+)= sum_g (sum_{c in g} xq[t, c] * q[r, c]) * xscale[t, g] * scale[r / kFp8Block, g] + b[r].
+// q: f8e4m3 [out, in], out and in multiples of kFp8Block; scale: f32 [out / kFp8Block, in / kFp8Block].
+// CPU: x, y f32. GPU: x 16-bit, y x's type (cuBLASLt's block-scaled FP8 product).
+constexpr int64_t kFp8Block = 128;
+void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
+                      bool accumulate = false);
+// Per kFp8Block x kFp8Block block of w: scale = max|block| / 448 (1 for an all-zero block), q = e4m3(w *
+// (1 / scale)) rounded to nearest even, saturating. w: f32/bf16/f16 [out, in], both multiples of
+// kFp8Block; q: f8e4m3 [out, in]; scale: f32 [out / kFp8Block, in / kFp8Block].
+void quantize_blocks_fp8(const Tensor& w, Tensor& q, Tensor& scale);
 // Per-row FP8: scale[r] = max|w[r, :]| / 448 (1 for an all-zero row), q = e4m3(w * (1 / scale)) rounded to
 // nearest even, saturating. w: f32/bf16/f16 [out, in]; q: f8e4m3 [out, in]; scale: f32 [out].
 void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale);

@@ -52,6 +52,36 @@ void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Ten
                     accumulate);
 }
 
+void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
+                      bool accumulate) {
+    TURBOLM_DISPATCH_CUDA(x, linear_fp8_block(x, q, scale, b, y, accumulate))
+    require_cpu(scale, "linear_fp8_block");
+    // The product's checks with a per-row scale standing in for the blocks' (same rows).
+    const Tensor rows_scale = Tensor::wrap(nullptr, {q.ndim() == 2 ? q.size(0) : 0}, DType::kF32, nullptr);
+    const Dims d = check_w8a8("linear_fp8_block", x, q, DType::kF8E4M3, rows_scale, y);
+    TURBOLM_CHECK(d.n % kFp8Block == 0 && d.k % kFp8Block == 0 && scale.dtype() == DType::kF32 &&
+                      scale.shape() == (Shape{d.n / kFp8Block, d.k / kFp8Block}) && scale.is_contiguous(),
+                  "linear_fp8_block: a weight [", d.n, ", ", d.k, "] of ", kFp8Block, "-blocks and scales ",
+                  scale.describe());
+    cpu::linear_fp8_block(x.data<float>(), x.stride(0), q.data<uint8_t>(), q.stride(0), scale.data<float>(),
+                          f32_vector_or_null(b, d.n, "linear_fp8_block bias"), y.data<float>(), y.stride(0), d.m, d.n,
+                          d.k, kFp8Block, accumulate);
+}
+
+void quantize_blocks_fp8(const Tensor& w, Tensor& q, Tensor& scale) {
+    TURBOLM_DISPATCH_CUDA(q, quantize_blocks_fp8(w, q, scale))
+    require_cpu(w, "quantize_blocks_fp8");
+    require_cpu(scale, "quantize_blocks_fp8");
+    const int64_t b = kFp8Block;
+    TURBOLM_CHECK(w.ndim() == 2 && w.stride(1) == 1 && dtype_is_float(w.dtype()) && w.dtype() != DType::kF8E4M3 &&
+                      w.size(0) % b == 0 && w.size(1) % b == 0 && q.dtype() == DType::kF8E4M3 &&
+                      q.shape() == w.shape() && q.is_contiguous() && scale.dtype() == DType::kF32 &&
+                      scale.shape() == (Shape{w.size(0) / b, w.size(1) / b}) && scale.is_contiguous(),
+                  "quantize_blocks_fp8: w ", w.describe(), " q ", q.describe(), " scale ", scale.describe());
+    cpu::quantize_blocks_fp8(w.raw_data(), w.dtype(), w.stride(0), q.data<uint8_t>(), scale.data<float>(), w.size(0),
+                             w.size(1), b);
+}
+
 void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q, const Tensor& scale, const Tensor& b,
                       Tensor& y, bool accumulate) {
     TURBOLM_DISPATCH_CUDA(codes, linear_fp8_codes(codes, scales, q, scale, b, y, accumulate))

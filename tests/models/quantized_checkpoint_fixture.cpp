@@ -102,6 +102,8 @@ void quantize_linear(Linear& l, WeightFormat format, std::mt19937_64& rng, int64
             r.w = Tensor::empty({out, in}, DType::kF8E4M3);
             ops::quantize_rows_fp8(l.w, r.w, r.scale);
             break;
+        case WeightFormat::kFp8Block:
+            TURBOLM_CHECK(false, "block-scaled FP8 needs projections of 128-multiples, which the tiny models lack");
         case WeightFormat::kW8A8Int8: {
             std::uniform_real_distribution<float> smooth(0.5f, 2.0f);
             Tensor w = to_f32(l.w).contiguous();

@@ -15,6 +15,8 @@
 #include "core/half.h"
 #include "io/safetensors.h"
 #include "models/model.h"
+#include "models/quantized_checkpoint_writer.h"
+#include "models/tensor_parallel.h"
 #include "models/quantized_checkpoint_fixture.h"
 #include "support/temp_dir.h"
 #include "support/test_paths.h"
@@ -359,8 +361,10 @@ TEST_P(BlockFp8, LoadsAsItsDequantizedWeights) {
             {"config_groups",
              {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", activations}}}}}};
     } else {
-        config["quantization_config"] = {
-            {"quant_method", "fp8"}, {"activation_scheme", "dynamic"}, {"fmt", "e4m3"}, {"weight_block_size", {br, bc}}};
+        config["quantization_config"] = {{"quant_method", "fp8"},
+                                         {"activation_scheme", "dynamic"},
+                                         {"fmt", "e4m3"},
+                                         {"weight_block_size", {br, bc}}};
     }
     write_dir(tmp.path() / "packed", config, packed);
 
@@ -381,6 +385,119 @@ TEST_P(BlockFp8, LoadsAsItsDequantizedWeights) {
 INSTANTIATE_TEST_SUITE_P(Formats, BlockFp8, ::testing::Bool(), [](const testing::TestParamInfo<bool>& info) {
     return std::string(info.param ? "compressed_tensors" : "fp8_weight_block_size");
 });
+
+// Projections that 128 x 128 blocks tile exactly load as the block-scaled product (kFp8Block): a
+// Llama of 128-multiples with random weights, its FP8 checkpoint of 128 x 128 blocks. Its logits stay
+// near those of the bf16 model of its dequantized weights (they differ by the activations' FP8
+// rounding); the writer stores it back as the same checkpoint, which reloads to the same bytes; and a
+// tensor-parallel part must fall on the blocks.
+TEST(BlockFp8Product, FullBlocksLoadAsTheBlockScaledProduct) {
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    const int64_t hidden = 256, ff = 384, vocab = 512, blk = ops::kFp8Block;
+    nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}},
+                             {"model_type", "llama"},
+                             {"hidden_size", hidden},
+                             {"intermediate_size", ff},
+                             {"num_hidden_layers", 2},
+                             {"num_attention_heads", 8},
+                             {"num_key_value_heads", 4},
+                             {"head_dim", 32},
+                             {"vocab_size", vocab},
+                             {"max_position_embeddings", 128},
+                             {"rms_norm_eps", 1e-5},
+                             {"rope_theta", 10000.0},
+                             {"hidden_act", "silu"},
+                             {"tie_word_embeddings", false},
+                             {"torch_dtype", "bfloat16"}};
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    auto random = [&](int64_t rows, int64_t cols, float sd) {
+        Tensor t = Tensor::empty({rows, cols}, DType::kF32);
+        for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = sd * normal(rng);
+        return t;
+    };
+    std::map<std::string, Tensor> packed, dense;
+    packed["model.embed_tokens.weight"] = dense["model.embed_tokens.weight"] = random(vocab, hidden, 1.0f);
+    packed["lm_head.weight"] = dense["lm_head.weight"] = random(vocab, hidden, 0.06f);
+    Tensor ones = Tensor::empty({hidden}, DType::kF32);
+    for (int64_t i = 0; i < hidden; ++i) ones.data<float>()[i] = 1.0f;
+    packed["model.norm.weight"] = dense["model.norm.weight"] = ones;
+    const std::pair<const char*, std::pair<int64_t, int64_t>> projections[] = {
+        {"self_attn.q_proj", {256, hidden}}, {"self_attn.k_proj", {128, hidden}}, {"self_attn.v_proj", {128, hidden}},
+        {"self_attn.o_proj", {hidden, 256}}, {"mlp.gate_proj", {ff, hidden}},     {"mlp.up_proj", {ff, hidden}},
+        {"mlp.down_proj", {hidden, ff}}};
+    for (int layer = 0; layer < 2; ++layer) {
+        const std::string p = "model.layers." + std::to_string(layer) + ".";
+        packed[p + "input_layernorm.weight"] = dense[p + "input_layernorm.weight"] = ones;
+        packed[p + "post_attention_layernorm.weight"] = dense[p + "post_attention_layernorm.weight"] = ones;
+        for (const auto& [name, shape] : projections) {
+            const auto [out, in] = shape;
+            const Tensor w = random(out, in, 1.0f / std::sqrt(float(in)));
+            Tensor scale = Tensor::empty({out / blk, in / blk}, DType::kF32);
+            for (int64_t i = 0; i < out / blk; ++i)
+                for (int64_t j = 0; j < in / blk; ++j) {
+                    float m = 0.0f;
+                    for (int64_t r = i * blk; r < (i + 1) * blk; ++r)
+                        for (int64_t c = j * blk; c < (j + 1) * blk; ++c)
+                            m = std::max(m, std::fabs(w.data<float>()[r * in + c]));
+                    scale.data<float>()[i * (in / blk) + j] = m / 448.0f;
+                }
+            Tensor codes = Tensor::empty({out, in}, DType::kF8E4M3), product = Tensor::empty({out, in}, DType::kBF16);
+            for (int64_t r = 0; r < out; ++r)
+                for (int64_t c = 0; c < in; ++c) {
+                    const float sc = scale.data<float>()[(r / blk) * (in / blk) + c / blk];
+                    const uint8_t code = f32_to_f8e4m3(w.data<float>()[r * in + c] / sc);
+                    codes.data<uint8_t>()[r * in + c] = code;
+                    product.data<uint16_t>()[r * in + c] = f32_to_bf16(f8e4m3_to_f32(code) * sc);
+                }
+            packed[p + name + ".weight"] = codes;
+            packed[p + name + ".weight_scale_inv"] = scale;
+            dense[p + name + ".weight"] = product;
+        }
+    }
+    test::TempDir tmp;
+    write_dir(tmp.path() / "dense", config, dense);
+    config["quantization_config"] = {{"quant_method", "fp8"},
+                                     {"activation_scheme", "dynamic"},
+                                     {"fmt", "e4m3"},
+                                     {"weight_block_size", {blk, blk}}};
+    write_dir(tmp.path() / "packed", config, packed);
+
+    auto reference = Model::load(tmp.path() / "dense");
+    auto model = Model::load(tmp.path() / "packed");
+    const Linear& k = model->weights().layers[1].attn.k;
+    EXPECT_EQ(k.format, WeightFormat::kFp8Block);
+    EXPECT_EQ(k.scale.shape(), (Shape{1, 2}));
+    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
+    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
+    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
+    ASSERT_EQ(a.shape(), b.shape());
+    double max_diff = 0.0, max_ref = 0.0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        max_diff = std::max(max_diff, std::fabs(double(a.data<float>()[i]) - double(b.data<float>()[i])));
+        max_ref = std::max(max_ref, std::fabs(double(a.data<float>()[i])));
+    }
+    EXPECT_GT(max_ref, 0.5);
+    // FP8 activations are off by up to 1/16 each; over a couple of layers the logits move by a few percent.
+    EXPECT_LT(max_diff, 0.1 * max_ref) << "largest logit " << max_ref;
+    EXPECT_GT(max_diff, 0.0) << "the activations were not quantized";
+
+    write_quantized_checkpoint(*model, tmp.path() / "packed", tmp.path() / "written");
+    auto reloaded = Model::load(tmp.path() / "written");
+    test::expect_same_tensors(model->config(), model->weights(), reloaded->weights());
+
+    LinearPart half_rows;
+    half_rows.rows = AxisRange{0, 64};
+    const Status st = catch_status([&] { take_part(k, half_rows); });
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+    LinearPart block_rows;
+    block_rows.rows = AxisRange{0, 128};
+    block_rows.cols = AxisRange{128, 256};
+    const Linear part = take_part(model->weights().layers[0].attn.q, block_rows);
+    EXPECT_EQ(part.scale.shape(), (Shape{1, 1}));
+    EXPECT_EQ(part.scale.data<float>()[0], model->weights().layers[0].attn.q.scale.data<float>()[1]);
+}
 
 }  // namespace
 }  // namespace turbolm

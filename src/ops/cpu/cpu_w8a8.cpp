@@ -127,6 +127,55 @@ void linear_fp8(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, cons
     linear_fp8_codes(xq.data(), xs.data(), q, ldq, scale, bias, y, ldy, m, n, k, accumulate);
 }
 
+void quantize_blocks_fp8(const void* w, DType dtype, int64_t ldw, uint8_t* q, float* scale, int64_t rows,
+                         int64_t cols, int64_t block) {
+    const int64_t bc = cols / block;
+    parallel_for(rows / block * bc, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+            const int64_t r0 = (b / bc) * block, c0 = (b % bc) * block;
+            float absmax = 0.0f;
+            for (int64_t r = r0; r < r0 + block; ++r)
+                for (int64_t c = c0; c < c0 + block; ++c) absmax = std::max(absmax, std::fabs(load(w, dtype, r * ldw + c)));
+            const float s = absmax / 448.0f, f = 1.0f / s;
+            const bool nonzero = s > 0.0f && std::isfinite(f);
+            scale[b] = nonzero ? s : 1.0f;
+            for (int64_t r = r0; r < r0 + block; ++r)
+                for (int64_t c = c0; c < c0 + block; ++c)
+                    q[r * cols + c] = nonzero ? f32_to_f8e4m3(load(w, dtype, r * ldw + c) * f) : uint8_t(0);
+        }
+    });
+}
+
+void linear_fp8_block(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, const float* scale,
+                      const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, int64_t block,
+                      bool accumulate) {
+    const int64_t groups = k / block;
+    std::vector<uint8_t> xq(static_cast<size_t>(m * k));
+    std::vector<float> xs(static_cast<size_t>(m * groups));
+    // A token's group of columns is a row of `block` values to quantize_rows_fp8.
+    for (int64_t t = 0; t < m; ++t)
+        for (int64_t g = 0; g < groups; ++g)
+            quantize_rows_fp8(x + t * ldx + g * block, DType::kF32, ldx, xq.data() + t * k + g * block,
+                              xs.data() + t * groups + g, 1, block, 0.0f);
+    const std::array<float, 256>& value = e4m3_values();
+    std::vector<float> xd(static_cast<size_t>(m * k));
+    for (size_t i = 0; i < xd.size(); ++i) xd[i] = value[xq[i]];
+    parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+        std::vector<float> row(static_cast<size_t>(k));
+        for (int64_t r = begin; r < end; ++r) {
+            for (int64_t c = 0; c < k; ++c) row[size_t(c)] = value[q[r * ldq + c]];
+            const float* wscale = scale + (r / block) * groups;
+            for (int64_t t = 0; t < m; ++t) {
+                float acc = 0.0f;
+                for (int64_t g = 0; g < groups; ++g)
+                    acc += dot(xd.data() + t * k + g * block, row.data() + g * block, block) * xs[size_t(t * groups + g)] *
+                           wscale[g];
+                store(acc + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
+            }
+        }
+    });
+}
+
 void linear_w8a8_int8(const float* x, int64_t ldx, const float* inv_smooth, const int8_t* q, int64_t ldq,
                       const float* scale, const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k,
                       bool accumulate) {

@@ -32,6 +32,20 @@ void linear_fp8(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, cons
 void linear_fp8_codes(const uint8_t* xq, const float* xscale, const uint8_t* q, int64_t ldq, const float* scale,
                       const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate);
 
+// y[t, r] (+)= sum_g (sum_{c in g} xq[t, c] * q[r, c]) * xscale[t, g] * scale[r / block, g] + bias[r]:
+// each group of `block` columns of a token quantized as quantize_rows_fp8 quantizes a row, the f32
+// sum of a group's products scaled, the groups added in order.
+// x: [m, k] (ldx); q: e4m3 [n, k] (ldq); scale: [n / block, k / block]; bias: [n] or null; y: [m, n] (ldy)
+// Per block x block tile of w: s = max|tile| / 448, q = e4m3(w * (1 / s)), scale[i, j] = s (1 for a
+// zero tile). w: [rows, cols] in dtype (ldw), both multiples of block; q: [rows, cols] contiguous;
+// scale: [rows / block, cols / block]
+void quantize_blocks_fp8(const void* w, DType dtype, int64_t ldw, uint8_t* q, float* scale, int64_t rows,
+                         int64_t cols, int64_t block);
+
+void linear_fp8_block(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq, const float* scale,
+                      const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, int64_t block,
+                      bool accumulate);
+
 // y[t, r] (+)= acc[t, r] * xscale[t] * scale[r] + bias[r] with acc the exact int32 sum of the products of
 // quantize_rows_int8_smooth(x) and q.   shapes as linear_fp8; q: int8 [n, k]; inv_smooth: [k] or null
 void linear_w8a8_int8(const float* x, int64_t ldx, const float* inv_smooth, const int8_t* q, int64_t ldq,

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "ops/cuda/cuda_backend.h"
+#include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_op_checks.h"
 #include "ops/cuda/elementwise/elementwise_kernels.h"
 #include "ops/cuda/w8a8_gemm.h"
@@ -100,6 +101,48 @@ void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Ten
     product(DType::kF8E4M3, xq, xs, q, scale, bias, y, accumulate);
 }
 
+// Block scales: the activations quantized per token and 128 columns into scratch padded to a multiple
+// of 4 tokens (cuBLASLt's block-scaled kernels take no other count), then one cuBLASLt product. With
+// padding, the product goes to scratch rows (holding y's rows first when it accumulates) and its
+// first m rows are copied back.
+void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
+                      bool accumulate) {
+    require_cuda(x, "linear_fp8_block");
+    require_cuda(scale, "linear_fp8_block scales");
+    TURBOLM_CHECK(is_16bit(x.dtype()) && y.dtype() == x.dtype(), "linear_fp8_block on the GPU takes 16-bit x and y of ",
+                  "its type, got ", x.describe(), " ", y.describe());
+    // The product's checks with a per-row scale standing in for the blocks' (same rows; never read).
+    const Tensor rows_scale = Tensor::wrap(const_cast<void*>(scale.raw_data()), {q.ndim() == 2 ? q.size(0) : 0},
+                                           DType::kF32, nullptr, Device::kCuda);
+    const Dims d = check_product("linear_fp8_block", x, q, DType::kF8E4M3, rows_scale, y);
+    const int64_t b8 = kFp8Block;
+    TURBOLM_CHECK(d.n % b8 == 0 && d.k % b8 == 0 && scale.dtype() == DType::kF32 &&
+                      scale.shape() == (Shape{d.n / b8, d.k / b8}) && scale.is_contiguous(),
+                  "linear_fp8_block: a weight [", d.n, ", ", d.k, "] of ", b8, "-blocks and scales ", scale.describe());
+    const float* bias = f32_vector(b, d.n, "linear_fp8_block bias");
+    if (d.m == 0 || d.n == 0) return;
+    const cudaStream_t s = cuda::stream();
+    const int64_t m4 = (d.m + 3) / 4 * 4;
+    Tensor xq = Tensor::empty({m4, d.k}, DType::kF8E4M3, Device::kCuda);
+    Tensor xs = Tensor::empty({d.k / b8, m4}, DType::kF32, Device::kCuda);
+    cuda::launch_quantize_groups_fp8(x.raw_data(), x.dtype(), x.stride(0), xq.data<uint8_t>(), xs.data<float>(), d.m,
+                                     m4, d.k, s);
+    const size_t es = dtype_size(y.dtype()), row_bytes = size_t(d.n) * es;
+    Tensor padded = m4 != d.m ? Tensor::empty({m4, d.n}, y.dtype(), Device::kCuda) : Tensor();
+    if (padded.defined() && accumulate)
+        TURBOLM_CUDA_CHECK(cudaMemcpy2DAsync(padded.raw_data(), row_bytes, y.raw_data(), size_t(y.stride(0)) * es,
+                                             row_bytes, size_t(d.m), cudaMemcpyDeviceToDevice, s));
+    Tensor& out = padded.defined() ? padded : y;
+    if (!cuda::gemm_fp8_block(xq.raw_data(), xs.data<float>(), q.raw_data(), q.stride(0), scale.data<float>(),
+                              out.raw_data(), out.stride(0), y.dtype(), m4, d.n, d.k, accumulate, s))
+        fail(StatusCode::kUnimplemented, "linear_fp8_block: cuBLASLt has no block-scaled FP8 product for ", m4, " x ",
+             d.n, " x ", d.k, " on this GPU (Hopper with cuBLAS 12.9 or later has it)");
+    if (padded.defined())
+        TURBOLM_CUDA_CHECK(cudaMemcpy2DAsync(y.raw_data(), size_t(y.stride(0)) * es, padded.raw_data(), row_bytes,
+                                             row_bytes, size_t(d.m), cudaMemcpyDeviceToDevice, s));
+    if (bias) cuda::launch_add_bias(y.raw_data(), y.dtype(), y.stride(0), bias, d.m, d.n, s);
+}
+
 namespace {
 
 // Codes f8e4m3 [rows, cols] contiguous and scales f32 [rows] on the GPU.
@@ -168,6 +211,19 @@ void quantize_rows_fp8(const Tensor& w, Tensor& q, Tensor& scale) {
                   "quantize_rows_fp8: w ", w.describe(), " q ", q.describe(), " scale ", scale.describe());
     cuda::launch_quantize_rows_fp8(w.raw_data(), w.dtype(), w.stride(0), q.data<uint8_t>(), scale.data<float>(),
                                    w.size(0), w.size(1), /*zero_scale=*/1.0f, cuda::stream());
+}
+
+void quantize_blocks_fp8(const Tensor& w, Tensor& q, Tensor& scale) {
+    require_cuda(w, "quantize_blocks_fp8 weight");
+    require_cuda(scale, "quantize_blocks_fp8 scales");
+    const int64_t b = kFp8Block;
+    TURBOLM_CHECK(w.ndim() == 2 && w.stride(1) == 1 && (w.dtype() == DType::kF32 || is_16bit(w.dtype())) &&
+                      w.size(0) % b == 0 && w.size(1) % b == 0 && q.dtype() == DType::kF8E4M3 &&
+                      q.shape() == w.shape() && q.is_contiguous() && scale.dtype() == DType::kF32 &&
+                      scale.shape() == (Shape{w.size(0) / b, w.size(1) / b}) && scale.is_contiguous(),
+                  "quantize_blocks_fp8: w ", w.describe(), " q ", q.describe(), " scale ", scale.describe());
+    cuda::launch_quantize_blocks_fp8(w.raw_data(), w.dtype(), w.stride(0), q.data<uint8_t>(), scale.data<float>(),
+                                     w.size(0), w.size(1), cuda::stream());
 }
 
 void linear_w8a8_int8(const Tensor& x, const Tensor& inv_smooth, const Tensor& q, const Tensor& scale, const Tensor& b,

@@ -7,6 +7,9 @@
 namespace turbolm::ops::cuda_ops {
 
 void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y, bool accumulate);
+void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
+                      bool accumulate);
+void quantize_blocks_fp8(const Tensor& w, Tensor& q, Tensor& scale);
 void linear_fp8_codes(const Tensor& codes, const Tensor& scales, const Tensor& q, const Tensor& scale, const Tensor& b,
                       Tensor& y, bool accumulate);
 void rms_norm_fp8(const Tensor& x, const Tensor& w, float eps, DType dtype, Tensor& codes, Tensor& scales);

@@ -21,7 +21,7 @@
 namespace turbolm::cuda {
 namespace {
 
-enum class Kind : int { kFp8Scaled, kFp8, kInt8 };
+enum class Kind : int { kFp8Scaled, kFp8, kInt8, kFp8Block };
 
 // Fast accumulation, on by default as in the FP8 GEMMs of the serving engines (vLLM's CUTLASS
 // scaled_mm, TensorRT-LLM): Hopper's FP8 tensor cores then keep their running sums over all of k in the
@@ -148,12 +148,23 @@ Plan make_plan(Kind kind, const Operands& o) {
     if (step.ok()) {
         step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T), "TRANSA");
         step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N), "TRANSB");
+        // The block-scaled kernels promote their sums to f32 at every block of k themselves (cuBLASLt
+        // takes no fast accumulation with those scales).
         if (!int8)
-            step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, int8_t(fp8_fast_accumulation())), "FAST_ACCUM");
-        if (kind == Kind::kFp8Scaled) {
-            const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
-            step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, mode), "A_SCALE_MODE");
-            step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, mode), "B_SCALE_MODE");
+            step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM,
+                          int8_t(kind != Kind::kFp8Block && fp8_fast_accumulation())),
+                 "FAST_ACCUM");
+        if (kind == Kind::kFp8Scaled || kind == Kind::kFp8Block) {
+            // Block scales: one per 128 x 128 tile of the weights (A), one per 128 columns of each
+            // token (B), laid out [n / 128][k / 128] and [k / 128][m] (found against a CPU product,
+            // dev/kernels/fp8_gemm/fp8_block_lab.cu).
+            const bool block = kind == Kind::kFp8Block;
+            const int32_t a_mode = block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F
+                                         : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+            const int32_t b_mode = block ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F
+                                         : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+            step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, a_mode), "A_SCALE_MODE");
+            step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, b_mode), "B_SCALE_MODE");
             // The heuristic wants the pointers set; each call sets its own before the product.
             step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(o.scale)), "A_SCALE");
             step(set_attr(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(o.xscale)), "B_SCALE");
@@ -213,7 +224,7 @@ Plan make_plan(Kind kind, const Operands& o) {
             cublasLtMatmulPreferenceDestroy(pref);
         }
     }
-    static const char* const kNames[] = {"FP8 outer-vector-scaled", "FP8", "INT8"};
+    static const char* const kNames[] = {"FP8 outer-vector-scaled", "FP8", "INT8", "FP8 block-scaled"};
     for (int i = 0; step.ok() && i < found; ++i)
         if (results[i].state == CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= workspace_bytes)
             p.algos[p.count++] = results[i].algo;
@@ -256,7 +267,7 @@ bool run(Kind kind, const Operands& o, cudaStream_t stream) {
     Plan& p = it->second;
     if (!p.ok) return false;
     const LtResources lt = lt_resources();
-    if (kind == Kind::kFp8Scaled) {
+    if (kind == Kind::kFp8Scaled || kind == Kind::kFp8Block) {
         const void* a_scale = o.scale;
         const void* b_scale = o.xscale;
         const void* bias = o.bias;
@@ -317,6 +328,16 @@ bool gemm_fp8_scaled(const void* xq, int64_t ldx, const float* xscale, const voi
     if (!run(Kind::kFp8Scaled, plain, stream)) return false;
     if (bias) launch_add_bias(y, out_dtype, ldy, bias, m, n, stream);
     return true;
+}
+
+bool gemm_fp8_block(const void* xq, const float* xscale, const void* q, int64_t ldq, const float* scale, void* y,
+                    int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k, bool accumulate,
+                    cudaStream_t stream) {
+    if (m == 0 || n == 0) return true;
+    TURBOLM_REQUIRE(m % 4 == 0 && n % 128 == 0 && k % 128 == 0, "gemm_fp8_block: ", m, " x ", n, " x ", k,
+                    " (tokens a multiple of 4, widths of 128)");
+    return run(Kind::kFp8Block, {xq, k, q, ldq, y, ldy, out_dtype, m, n, k, accumulate, xscale, scale, nullptr},
+               stream);
 }
 
 bool gemm_8bit(DType qtype, const void* xq, int64_t ldx, const void* q, int64_t ldq, void* p, int64_t ldp, int64_t m,

@@ -269,6 +269,53 @@ __global__ void __launch_bounds__(kBlock)
     }
 }
 
+// One warp per (token, group of 128 columns): four values a lane, lane + 32 i, so that each of the
+// four loads and stores is coalesced across the warp. Grid: x over the padded tokens' warps, y over groups.
+template <typename T>
+__global__ void __launch_bounds__(256)
+    quantize_groups_fp8_kernel(const T* __restrict__ x, int64_t ldx, uint8_t* __restrict__ q, float* __restrict__ scale,
+                               int64_t rows, int64_t rows_padded, int64_t cols) {
+    constexpr int kGroup = 128;
+    const int64_t t = int64_t(blockIdx.x) * 8 + threadIdx.x / 32;
+    const int64_t g = blockIdx.y;
+    const int lane = threadIdx.x % 32;
+    if (t >= rows_padded) return;
+    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float m = 0.0f;
+    if (t < rows) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            v[i] = elt::to_f32(x[t * ldx + g * kGroup + lane + 32 * i]);
+            m = fmaxf(m, fabsf(v[i]));
+        }
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+    const RowScale rs = Fp8Codes::row(m);
+    if (lane == 0) scale[g * rows_padded + t] = rs.nonzero ? rs.s : 0.0f;
+    uint8_t* qt = q + t * cols + g * kGroup;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) qt[lane + 32 * i] = rs.nonzero ? Fp8Codes::one(v[i], rs.f) : uint8_t(0);
+}
+
+// One 256-thread block per 128 x 128 tile (weights at load): each thread takes half a row, 64
+// values, reads them twice (largest magnitude, then codes).
+template <typename T>
+__global__ void __launch_bounds__(256)
+    quantize_blocks_fp8_kernel(const T* __restrict__ w, int64_t ldw, uint8_t* __restrict__ q, float* __restrict__ scale,
+                               int64_t cols) {
+    constexpr int kTile = 128;
+    const int64_t r = int64_t(blockIdx.y) * kTile + threadIdx.x / 2;
+    const int64_t c0 = int64_t(blockIdx.x) * kTile + (threadIdx.x % 2) * 64;
+    const T* wr = w + r * ldw + c0;
+    float m = 0.0f;
+    for (int i = 0; i < 64; ++i) m = fmaxf(m, fabsf(elt::to_f32(wr[i])));
+    const RowScale rs = Fp8Codes::row(block_max<256>(m));
+    if (threadIdx.x == 0) scale[int64_t(blockIdx.y) * gridDim.x + blockIdx.x] = rs.nonzero ? rs.s : 1.0f;
+    uint8_t* qr = q + r * cols + c0;
+    for (int i = 0; i < 64; ++i) qr[i] = rs.nonzero ? Fp8Codes::one(elt::to_f32(wr[i]), rs.f) : uint8_t(0);
+}
+
 // Launches the single-read kernel (256 threads, whose chunks and sums are those of norms.cu's
 // kernel) with the fewest chunks a thread that cover the row: rows up to 16384; false past that.
 template <typename Codes, typename Source>
@@ -320,6 +367,33 @@ void launch(const void* x, DType dtype, int64_t ldx, const float* inv_smooth, ui
 void launch_quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows,
                               int64_t cols, float zero_scale, cudaStream_t stream) {
     launch<Fp8Codes>(x, dtype, ldx, nullptr, q, scale, rows, cols, zero_scale, "quantize_rows_fp8", stream);
+}
+
+void launch_quantize_groups_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows,
+                                int64_t rows_padded, int64_t cols, cudaStream_t stream) {
+    if (rows_padded == 0 || cols == 0) return;
+    TURBOLM_CHECK(cols % 128 == 0 && rows <= rows_padded && cols / 128 <= 65535, "quantize_groups_fp8: ", rows, " (",
+                  rows_padded, ") rows of ", cols);
+    const dim3 grid(unsigned((rows_padded + 7) / 8), unsigned(cols / 128));
+    elt::dispatch_float(dtype, "quantize_groups_fp8", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        quantize_groups_fp8_kernel<<<grid, 256, 0, stream>>>(static_cast<const T*>(x), ldx, q, scale, rows,
+                                                             rows_padded, cols);
+    });
+    check_launch("quantize_groups_fp8");
+}
+
+void launch_quantize_blocks_fp8(const void* w, DType dtype, int64_t ldw, uint8_t* q, float* scale, int64_t rows,
+                                int64_t cols, cudaStream_t stream) {
+    if (rows == 0 || cols == 0) return;
+    TURBOLM_CHECK(rows % 128 == 0 && cols % 128 == 0 && rows / 128 <= 65535, "quantize_blocks_fp8: ", rows, " x ",
+                  cols);
+    const dim3 grid(unsigned(cols / 128), unsigned(rows / 128));
+    elt::dispatch_float(dtype, "quantize_blocks_fp8", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        quantize_blocks_fp8_kernel<<<grid, 256, 0, stream>>>(static_cast<const T*>(w), ldw, q, scale, cols);
+    });
+    check_launch("quantize_blocks_fp8");
 }
 
 void launch_quantize_rows_int8_smooth(const void* x, DType dtype, int64_t ldx, const float* inv_smooth, int8_t* q,

@@ -18,6 +18,20 @@ namespace turbolm::cuda {
 void launch_quantize_rows_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows,
                               int64_t cols, float zero_scale, cudaStream_t stream);
 
+// Per token and 128 columns (the activations of the block-scaled FP8 product): each group of a row
+// quantized as launch_quantize_rows_fp8 quantizes a row (zero_scale 0). Rows [rows, rows_padded) get
+// codes 0 and scale 0, so that a product over the padded rows gives them zeros.
+// x: [rows, ldx] in dtype (f32/bf16/f16), cols % 128 == 0; q: e4m3 bytes [rows_padded, cols] contiguous;
+// scale: f32 [cols / 128][rows_padded], the token fastest (how cuBLASLt's VEC128_32F scales are laid out)
+void launch_quantize_groups_fp8(const void* x, DType dtype, int64_t ldx, uint8_t* q, float* scale, int64_t rows,
+                                int64_t rows_padded, int64_t cols, cudaStream_t stream);
+
+// Per 128 x 128 tile of weights: s = max|tile| / 448 (1 for a zero tile), q = e4m3(w * (1 / s)), as the
+// CPU's quantize_blocks_fp8. w: [rows, ldw] in dtype (f32/bf16/f16), rows and cols multiples of 128;
+// q: e4m3 [rows, cols] contiguous; scale: f32 [rows / 128, cols / 128]
+void launch_quantize_blocks_fp8(const void* w, DType dtype, int64_t ldw, uint8_t* q, float* scale, int64_t rows,
+                                int64_t cols, cudaStream_t stream);
+
 // Per row: x' = x * inv_smooth (null: 1), s = max|x'[r, :]| / 127, q[r, :] = rint(x' / s) clamped to
 // +-127 (0 when s == 0), scale[r] = s.
 // x: [rows, ldx] in dtype (f32/bf16/f16); inv_smooth: f32 [cols] or null; q: int8 [rows, cols] contiguous

@@ -90,6 +90,28 @@ TEST(GpuW8a8, Fp8WeightQuantizerMatchesTheCpu) {
     }
 }
 
+// FP8 weights in 128 x 128 blocks (--quantize fp8-block): the CPU's scales and codes, bit for bit.
+TEST(GpuW8a8, Fp8BlockQuantizerMatchesTheCpu) {
+    if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    const int64_t rows = 384, cols = 512, blk = ops::kFp8Block;
+    Tensor w = random_matrix(rows, cols, rng, 0.02f);
+    for (int64_t r = 0; r < blk; ++r)
+        for (int64_t c = 0; c < blk; ++c) w.data<float>()[r * cols + c] = 0.0f;  // an all-zero tile
+    for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
+        const Tensor wt = w.to(dt);
+        Tensor q = Tensor::empty({rows, cols}, DType::kF8E4M3), s = Tensor::empty({rows / blk, cols / blk}, DType::kF32);
+        ops::quantize_blocks_fp8(wt, q, s);
+        Tensor qg = Tensor::empty({rows, cols}, DType::kF8E4M3, Device::kCuda);
+        Tensor sg = Tensor::empty({rows / blk, cols / blk}, DType::kF32, Device::kCuda);
+        ops::fill_constant(sg, kNaN);
+        ops::quantize_blocks_fp8(on_gpu(wt), qg, sg);
+        EXPECT_TRUE(same_bits(qg.to_device(Device::kCpu), q)) << dtype_name(dt) << " seed " << seed;
+        EXPECT_TRUE(same_bits(sg.to_device(Device::kCpu), s)) << dtype_name(dt) << " seed " << seed;
+    }
+}
+
 TEST(GpuW8a8, ActivationQuantizersMatchTheCpu) {
     if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
     const uint64_t seed = std::random_device{}();
@@ -268,6 +290,52 @@ TEST(GpuW8a8, Fp8ProductsMatchTheCpu) {
     const uint64_t seed = std::random_device{}();
     std::mt19937_64 rng(seed);
     for (const Shape s : kShapes) check_products(Op::kFp8, s, rng, seed);
+}
+
+// The block-scaled product against the CPU's: activations quantized per token and 128 columns give
+// the CPU's codes, so only the sums' order and precision and the 16-bit output differ. cuBLASLt's
+// block-scaled kernels promote their sums to f32 at every 128 columns (no fast accumulation), hence a
+// tolerance ten times tighter than the per-channel product's. Token counts that are not a multiple of
+// 4 take the padded scratch path (with the accumulated rows copied in and out).
+TEST(GpuW8a8, Fp8BlockProductsMatchTheCpu) {
+    if (!ops::device_available(Device::kCuda)) GTEST_SKIP() << "no CUDA device";
+    if (sm_major() != 9) GTEST_SKIP() << "cuBLASLt's block-scaled FP8 product is Hopper's";
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> spread(0.5f, 1.5f);
+    for (const Shape shape : {Shape{256, 384}, Shape{512, 1024}, Shape{4096, 4096}}) {
+        const int64_t t_max = 300, n = shape.n, k = shape.k, blk = ops::kFp8Block;
+        const Tensor x = random_activations(t_max, k, rng), w = random_matrix(n, k, rng, 0.02f);
+        const Tensor b = random_matrix(1, n, rng, 1.0f).view({n});
+        Tensor q = Tensor::empty({n, k}, DType::kF8E4M3), row_scale = Tensor::empty({n}, DType::kF32);
+        ops::quantize_rows_fp8(w, q, row_scale);
+        Tensor scale = Tensor::empty({n / blk, k / blk}, DType::kF32);
+        for (int64_t i = 0; i < scale.numel(); ++i) scale.data<float>()[i] = 0.02f / 448.0f * spread(rng);
+        Tensor product = Tensor::empty({t_max, n}, DType::kF32);
+        ops::linear_fp8_block(x, q, scale, Tensor(), product, false);
+        const Tensor qg = on_gpu(q), sg = on_gpu(scale), bg = on_gpu(b);
+        const Tensor start_f32 = random_matrix(t_max, n, rng, 1.0f);
+        for (const int64_t T : {1, 2, 3, 4, 5, 17, 64, 300}) {
+            for (DType dt : {DType::kBF16, DType::kF16}) {
+                const Tensor xg = on_gpu(x.slice(0, 0, T).to(dt));
+                const Tensor start = start_f32.slice(0, 0, T).to(dt).to(DType::kF32);
+                for (const bool with_bias : {false, true}) {
+                    for (const bool accumulate : {false, true}) {
+                        Tensor y = Tensor::empty({T, n}, dt, Device::kCuda);
+                        if (accumulate)
+                            y.copy_from(start.to(dt).to_device(Device::kCuda));
+                        else
+                            ops::fill_constant(y, kNaN);
+                        ops::linear_fp8_block(xg, qg, sg, with_bias ? bg : Tensor(), y, accumulate);
+                        expect_matches(on_cpu_f32(y), product, with_bias ? b : Tensor(),
+                                       accumulate ? start : Tensor(), dt, Tolerance{1e-3, 1e-5},
+                                       str_cat("fp8 block n ", n, " k ", k, " T ", T, " ", dtype_name(dt), " bias ",
+                                               with_bias, " accumulate ", accumulate, " seed ", seed));
+                    }
+                }
+            }
+        }
+    }
 }
 
 TEST(GpuW8a8, Int8ProductsMatchTheCpu) {

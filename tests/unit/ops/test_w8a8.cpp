@@ -264,6 +264,90 @@ TEST(W8a8Cpu, Fp8ProductEqualsTheQuantizedValuesMultipliedInDouble) {
     }
 }
 
+// The block quantizer by its contract: each 128 x 128 tile's largest magnitude / 448, codes the nearest
+// e4m3 of w * (1 / s); an all-zero tile gets scale 1 and zero codes; bf16 input quantizes its values.
+TEST(W8a8Cpu, Fp8BlocksQuantizeByTheirLargestValue) {
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    const int64_t rows = 256, cols = 384, blk = ops::kFp8Block;
+    Tensor w = random_matrix(rows, cols, rng, 0.02f);
+    for (int64_t r = 128; r < 256; ++r)
+        for (int64_t c = 256; c < 384; ++c) w.data<float>()[r * cols + c] = 0.0f;  // tile (1, 2) is zero
+    w.data<float>()[5 * cols + 7] = 3.0f;                                          // an outlier in tile (0, 0)
+    for (DType dt : {DType::kF32, DType::kBF16}) {
+        const Tensor wt = w.to(dt), wf = wt.to(DType::kF32);
+        Tensor q = Tensor::empty({rows, cols}, DType::kF8E4M3), scale = Tensor::empty({rows / blk, cols / blk}, DType::kF32);
+        ops::quantize_blocks_fp8(wt, q, scale);
+        for (int64_t i = 0; i < rows / blk; ++i)
+            for (int64_t j = 0; j < cols / blk; ++j) {
+                float m = 0.0f;
+                for (int64_t r = i * blk; r < (i + 1) * blk; ++r)
+                    for (int64_t c = j * blk; c < (j + 1) * blk; ++c) m = std::max(m, std::fabs(wf.data<float>()[r * cols + c]));
+                const float s = m / 448.0f;
+                ASSERT_EQ(scale.data<float>()[i * (cols / blk) + j], m > 0.0f ? s : 1.0f) << "tile " << i << ", " << j;
+                for (int64_t r = i * blk; r < (i + 1) * blk; ++r)
+                    for (int64_t c = j * blk; c < (j + 1) * blk; ++c)
+                        ASSERT_EQ(q.data<uint8_t>()[r * cols + c],
+                                  m > 0.0f ? nearest_e4m3(wf.data<float>()[r * cols + c] * (1.0f / s)) : uint8_t(0))
+                            << dtype_name(dt) << " element " << r << ", " << c << " seed " << seed;
+            }
+    }
+}
+
+// The block-scaled product: every 128 columns of a token quantized on their own (the row quantizer's
+// contract on a row of 128), each group's sum of decoded products scaled by its token's and its
+// weight block's scales, in double.
+TEST(W8a8Cpu, Fp8BlockProductEqualsTheQuantizedGroupsMultipliedInDouble) {
+    const uint64_t seed = std::random_device{}();
+    std::mt19937_64 rng(seed);
+    const int64_t m = 5, n = 256, k = 384, g = k / ops::kFp8Block, blk = ops::kFp8Block;
+    Tensor x = random_matrix(m, k, rng, 1.0f), w = random_matrix(n, k, rng, 0.05f);
+    for (int64_t c = blk; c < 2 * blk; ++c) x.data<float>()[2 * k + c] = 0.0f;  // a group of zeros: scale 0
+    x.data<float>()[4 * k + 300] = 40.0f;                                       // an outlier in one group
+    Tensor q = Tensor::empty({n, k}, DType::kF8E4M3), row_scale = Tensor::empty({n}, DType::kF32);
+    ops::quantize_rows_fp8(w, q, row_scale);  // any codes will do: the block scales below are the weight's
+    Tensor scale = random_matrix(n / blk, g, rng, 1.0f);
+    for (int64_t i = 0; i < scale.numel(); ++i) scale.data<float>()[i] = 0.5f + std::fabs(scale.data<float>()[i]);
+    // Each token's groups as rows of 128, quantized by the row contract.
+    Tensor groups = Tensor::empty({m * g, blk}, DType::kF32);
+    for (int64_t t = 0; t < m; ++t)
+        for (int64_t j = 0; j < g; ++j)
+            for (int64_t c = 0; c < blk; ++c)
+                groups.data<float>()[(t * g + j) * blk + c] = x.data<float>()[t * k + j * blk + c];
+    const QuantizedRows xq = quantize_fp8_reference(groups);
+    const std::vector<double> wq = decoded_fp8(q);
+    const Tensor b = random_matrix(1, n, rng, 1.0f).view({n});
+    for (bool accumulate : {false, true}) {
+        const Tensor start = accumulate ? random_matrix(m, n, rng, 1.0f) : Tensor();
+        Tensor y = accumulate ? start.to(DType::kF32) : filled(m, n, kNaN);
+        ops::linear_fp8_block(x, q, scale, b, y, accumulate);
+        for (int64_t t = 0; t < m; ++t)
+            for (int64_t r = 0; r < n; ++r) {
+                double want = double(b.data<float>()[r]) + (accumulate ? double(start.data<float>()[t * n + r]) : 0.0);
+                double mag = std::fabs(want);
+                for (int64_t j = 0; j < g; ++j) {
+                    double sum = 0.0, sum_mag = 0.0;
+                    for (int64_t c = 0; c < blk; ++c) {
+                        const double p = xq.values[size_t((t * g + j) * blk + c)] * wq[size_t(r * k + j * blk + c)];
+                        sum += p;
+                        sum_mag += std::fabs(p);
+                    }
+                    const double sc = double(xq.scale[size_t(t * g + j)]) * scale.data<float>()[(r / blk) * g + j];
+                    want += sum * sc;
+                    mag += sum_mag * sc;
+                }
+                const double got = y.data<float>()[t * n + r];
+                ASSERT_LE(std::fabs(got - want), 1e-5 * mag + 1e-30)
+                    << "token " << t << " row " << r << " accumulate " << accumulate << " seed " << seed;
+            }
+    }
+    // Widths off the blocks are refused.
+    Tensor y = filled(m, n, kNaN);
+    EXPECT_THROW(ops::linear_fp8_block(x.slice(1, 0, 200).contiguous(), q.slice(1, 0, 200).contiguous(), scale,
+                                       Tensor(), y),
+                 Error);
+}
+
 TEST(W8a8Cpu, Fp8TokensDoNotDependOnTheirBatch) {
     const uint64_t seed = std::random_device{}();
     std::mt19937_64 rng(seed);
