@@ -102,7 +102,7 @@ void act_mul_fp8(Activation act, const Tensor& gate, const Tensor& up, Tensor& c
 // quantized as linear_fp8 quantizes a row (scale max|.| / 448, zero for a group of zeros):
 // y[t, r] (+)= sum_g (sum_{c in g} xq[t, c] * q[r, c]) * xscale[t, g] * scale[r / kFp8Block, g] + b[r].
 // q: f8e4m3 [out, in], out and in multiples of kFp8Block; scale: f32 [out / kFp8Block, in / kFp8Block].
-// CPU: x, y f32. GPU: x 16-bit, y x's type (cuBLASLt's block-scaled FP8 product).
+// CPU: x, y f32. GPU: x 16-bit, y f32 or x's type (cuBLASLt's block-scaled FP8 product).
 constexpr int64_t kFp8Block = 128;
 void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
                       bool accumulate = false);

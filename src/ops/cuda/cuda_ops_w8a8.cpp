@@ -104,13 +104,15 @@ void linear_fp8(const Tensor& x, const Tensor& q, const Tensor& scale, const Ten
 // Block scales: the activations quantized per token and 128 columns into scratch padded to a multiple
 // of 4 tokens (cuBLASLt's block-scaled kernels take no other count), then one cuBLASLt product. With
 // padding, the product goes to scratch rows (holding y's rows first when it accumulates) and its
-// first m rows are copied back.
+// first m rows are copied back. cuBLASLt reads the weights' scales in rows of a multiple of 4 (16
+// bytes), so scales of other widths (k / 128 not a multiple of 4) are copied into such rows first.
 void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, const Tensor& b, Tensor& y,
                       bool accumulate) {
     require_cuda(x, "linear_fp8_block");
     require_cuda(scale, "linear_fp8_block scales");
-    TURBOLM_CHECK(is_16bit(x.dtype()) && y.dtype() == x.dtype(), "linear_fp8_block on the GPU takes 16-bit x and y of ",
-                  "its type, got ", x.describe(), " ", y.describe());
+    TURBOLM_CHECK(is_16bit(x.dtype()) && (y.dtype() == x.dtype() || y.dtype() == DType::kF32),
+                  "linear_fp8_block on the GPU takes 16-bit x and y of its type or f32, got ", x.describe(), " ",
+                  y.describe());
     // The product's checks with a per-row scale standing in for the blocks' (same rows; never read).
     const Tensor rows_scale = Tensor::wrap(const_cast<void*>(scale.raw_data()), {q.ndim() == 2 ? q.size(0) : 0},
                                            DType::kF32, nullptr, Device::kCuda);
@@ -133,8 +135,15 @@ void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, con
         TURBOLM_CUDA_CHECK(cudaMemcpy2DAsync(padded.raw_data(), row_bytes, y.raw_data(), size_t(y.stride(0)) * es,
                                              row_bytes, size_t(d.m), cudaMemcpyDeviceToDevice, s));
     Tensor& out = padded.defined() ? padded : y;
-    if (!cuda::gemm_fp8_block(xq.raw_data(), xs.data<float>(), q.raw_data(), q.stride(0), scale.data<float>(),
-                              out.raw_data(), out.stride(0), y.dtype(), m4, d.n, d.k, accumulate, s))
+    const int64_t groups = d.k / b8, ld_scale = (groups + 3) / 4 * 4;
+    Tensor wide = ld_scale != groups ? Tensor::empty({d.n / b8, ld_scale}, DType::kF32, Device::kCuda) : Tensor();
+    if (wide.defined())
+        TURBOLM_CUDA_CHECK(cudaMemcpy2DAsync(wide.raw_data(), size_t(ld_scale) * 4, scale.raw_data(),
+                                             size_t(groups) * 4, size_t(groups) * 4, size_t(d.n / b8),
+                                             cudaMemcpyDeviceToDevice, s));
+    const float* w_scale = wide.defined() ? wide.data<float>() : scale.data<float>();
+    if (!cuda::gemm_fp8_block(xq.raw_data(), xs.data<float>(), q.raw_data(), q.stride(0), w_scale, out.raw_data(),
+                              out.stride(0), y.dtype(), m4, d.n, d.k, accumulate, s))
         fail(StatusCode::kUnimplemented, "linear_fp8_block: cuBLASLt has no block-scaled FP8 product for ", m4, " x ",
              d.n, " x ", d.k, " on this GPU (Hopper with cuBLAS 12.9 or later has it)");
     if (padded.defined())

@@ -156,8 +156,8 @@ Plan make_plan(Kind kind, const Operands& o) {
                  "FAST_ACCUM");
         if (kind == Kind::kFp8Scaled || kind == Kind::kFp8Block) {
             // Block scales: one per 128 x 128 tile of the weights (A), one per 128 columns of each
-            // token (B), laid out [n / 128][k / 128] and [k / 128][m] (found against a CPU product,
-            // dev/kernels/fp8_gemm/fp8_block_lab.cu).
+            // token (B), laid out [n / 128][k / 128 padded to 4] and [k / 128][m] (found against a
+            // CPU product, dev/kernels/fp8_gemm/fp8_block_lab.cu, and the GPU tests).
             const bool block = kind == Kind::kFp8Block;
             const int32_t a_mode = block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F
                                          : CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;

@@ -26,7 +26,8 @@ bool gemm_fp8_scaled(const void* xq, int64_t ldx, const float* xscale, const voi
 // The block-scaled FP8 product (DeepSeek's recipe): y[t, r] (+)= sum_g (xq[t, g] . q[r, g]) *
 // xscale[g][t] * scale[r / 128][g] over the 128-column groups g, the sums promoted to f32 per group.
 // cuBLASLt has it on Hopper for m a multiple of 4 (the caller pads the tokens).
-// xq: e4m3 [m, k] contiguous; xscale: f32 [k / 128][m]; q: e4m3 [n, ldq]; scale: f32 [n / 128][k / 128];
+// xq: e4m3 [m, k] contiguous; xscale: f32 [k / 128][m]; q: e4m3 [n, ldq]; scale: f32 [n / 128][ld], ld
+// = k / 128 rounded up to a multiple of 4;
 // y: [m, ldy] in out_dtype (f32/bf16/f16). n and k multiples of 128.
 bool gemm_fp8_block(const void* xq, const float* xscale, const void* q, int64_t ldq, const float* scale, void* y,
                     int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k, bool accumulate,

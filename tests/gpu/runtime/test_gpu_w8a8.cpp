@@ -303,7 +303,8 @@ TEST(GpuW8a8, Fp8BlockProductsMatchTheCpu) {
     const uint64_t seed = std::random_device{}();
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> spread(0.5f, 1.5f);
-    for (const Shape shape : {Shape{256, 384}, Shape{512, 1024}, Shape{4096, 4096}}) {
+    // 384 and 640 columns: 3 and 5 scales a row of blocks, which cuBLASLt reads in rows of 4.
+    for (const Shape shape : {Shape{256, 384}, Shape{384, 640}, Shape{512, 1024}, Shape{4096, 4096}}) {
         const int64_t t_max = 300, n = shape.n, k = shape.k, blk = ops::kFp8Block;
         const Tensor x = random_activations(t_max, k, rng), w = random_matrix(n, k, rng, 0.02f);
         const Tensor b = random_matrix(1, n, rng, 1.0f).view({n});
@@ -318,19 +319,22 @@ TEST(GpuW8a8, Fp8BlockProductsMatchTheCpu) {
         for (const int64_t T : {1, 2, 3, 4, 5, 17, 64, 300}) {
             for (DType dt : {DType::kBF16, DType::kF16}) {
                 const Tensor xg = on_gpu(x.slice(0, 0, T).to(dt));
-                const Tensor start = start_f32.slice(0, 0, T).to(dt).to(DType::kF32);
-                for (const bool with_bias : {false, true}) {
-                    for (const bool accumulate : {false, true}) {
-                        Tensor y = Tensor::empty({T, n}, dt, Device::kCuda);
-                        if (accumulate)
-                            y.copy_from(start.to(dt).to_device(Device::kCuda));
-                        else
-                            ops::fill_constant(y, kNaN);
-                        ops::linear_fp8_block(xg, qg, sg, with_bias ? bg : Tensor(), y, accumulate);
-                        expect_matches(on_cpu_f32(y), product, with_bias ? b : Tensor(),
-                                       accumulate ? start : Tensor(), dt, Tolerance{1e-3, 1e-5},
-                                       str_cat("fp8 block n ", n, " k ", k, " T ", T, " ", dtype_name(dt), " bias ",
-                                               with_bias, " accumulate ", accumulate, " seed ", seed));
+                for (DType out : {dt, DType::kF32}) {
+                    const Tensor start = start_f32.slice(0, 0, T).to(out).to(DType::kF32);
+                    for (const bool with_bias : {false, true}) {
+                        for (const bool accumulate : {false, true}) {
+                            Tensor y = Tensor::empty({T, n}, out, Device::kCuda);
+                            if (accumulate)
+                                y.copy_from(start.to(out).to_device(Device::kCuda));
+                            else
+                                ops::fill_constant(y, kNaN);
+                            ops::linear_fp8_block(xg, qg, sg, with_bias ? bg : Tensor(), y, accumulate);
+                            expect_matches(on_cpu_f32(y), product, with_bias ? b : Tensor(),
+                                           accumulate ? start : Tensor(), out, Tolerance{1e-3, 1e-5},
+                                           str_cat("fp8 block n ", n, " k ", k, " T ", T, " ", dtype_name(dt), " -> ",
+                                                   dtype_name(out), " bias ", with_bias, " accumulate ", accumulate,
+                                                   " seed ", seed));
+                        }
                     }
                 }
             }
