@@ -124,6 +124,19 @@ void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, con
     const float* bias = f32_vector(b, d.n, "linear_fp8_block bias");
     if (d.m == 0 || d.n == 0) return;
     const cudaStream_t s = cuda::stream();
+    if (d.m <= cuda::kGemvW8A8Tokens && cuda::gemv_w8a8_supported(x.raw_data(), d.k, q.raw_data(), q.stride(0), d.k)) {
+        // Decode-sized steps: the weight-streaming kernel, which reads the weights once per 8 tokens.
+        Tensor xq = Tensor::empty({d.m, d.k}, DType::kF8E4M3, Device::kCuda);
+        Tensor xs = Tensor::empty({d.k / b8, d.m}, DType::kF32, Device::kCuda);
+        cuda::launch_quantize_groups_fp8(x.raw_data(), x.dtype(), x.stride(0), xq.data<uint8_t>(), xs.data<float>(),
+                                         d.m, d.m, d.k, s);
+        const int64_t ws_bytes = cuda::gemv_w8a8_workspace_bytes(d.m, d.n, d.k);
+        Tensor ws = ws_bytes > 0 ? Tensor::empty({ws_bytes}, DType::kU8, Device::kCuda) : Tensor();
+        cuda::launch_gemv_fp8_block(xq.raw_data(), d.k, xs.data<float>(), d.m, q.raw_data(), q.stride(0),
+                                    scale.data<float>(), d.k / b8, bias, y.raw_data(), y.stride(0), y.dtype(), d.m, d.n,
+                                    d.k, accumulate, s, ws.defined() ? ws.raw_data() : nullptr);
+        return;
+    }
     const int64_t m4 = (d.m + 3) / 4 * 4;
     Tensor xq = Tensor::empty({m4, d.k}, DType::kF8E4M3, Device::kCuda);
     Tensor xs = Tensor::empty({d.k / b8, m4}, DType::kF32, Device::kCuda);

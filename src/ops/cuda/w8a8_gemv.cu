@@ -8,6 +8,10 @@
 // of a unit are then summed by whichever warp finishes last, in part order, so the result does not
 // depend on timing.
 //
+// With block scales (DeepSeek's FP8: one per 128 x 128 weight tile, one per token and 128 columns),
+// each 128-column half of a batch is summed on its own and added scaled: a unit's 16 rows lie in one
+// 128-row block, so one weight scale serves the warp, and each lane's two tokens have their own.
+//
 // Fragments: lane (g = lane / 4, j = lane % 4) loads 16 consecutive bytes of weight rows g and g + 8
 // and of token g per load, and the tile's k-slots are assigned to columns so that these loads are the
 // mma fragments as they are: the lane holds slots 4j..4j+3 and 16+4j..16+4j+3 of rows g and g + 8 in A
@@ -101,19 +105,53 @@ __device__ __forceinline__ void mma_batch(Acc (&d)[4], const Batch& t) {
     }
 }
 
+// The block-scaled sum of one batch: its two 128-column groups, each from a zero accumulator, added to
+// d scaled by the group's weight-block scale and each token's. wscale: the unit's row of block scales;
+// xscale: [k / 128][ldxs]; tok_a, tok_b: the lane's tokens (their scale 0 past m).
+__device__ __forceinline__ void mma_batch_blocks(float (&d)[4], const Batch& t, int64_t c, int64_t end,
+                                                 const float* __restrict__ wscale, const float* __restrict__ xscale,
+                                                 int64_t ldxs, bool has_a, bool has_b, int64_t tok_a, int64_t tok_b) {
+    constexpr int kGroup = 128, kLoadsPerGroup = kGroup / kQuadSpan;
+    static_assert(kUnroll * kQuadSpan == 2 * kGroup, "a batch is two groups of 128 columns");
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t col = c + h * kGroup;
+        if (col >= end) break;  // the same for the whole warp
+        float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int u = h * kLoadsPerGroup; u < (h + 1) * kLoadsPerGroup; ++u) {
+            mma(part, t.a[u].x, t.b[u].x, t.a[u].y, t.b[u].y, t.x[u].x, t.x[u].y);
+            mma(part, t.a[u].z, t.b[u].z, t.a[u].w, t.b[u].w, t.x[u].z, t.x[u].w);
+        }
+        const int64_t grp = col / kGroup;
+        const float ws = wscale[grp];
+        const float xa = has_a ? xscale[grp * ldxs + tok_a] * ws : 0.0f;
+        const float xb = has_b ? xscale[grp * ldxs + tok_b] * ws : 0.0f;
+        d[0] = fmaf(part[0], xa, d[0]);
+        d[1] = fmaf(part[1], xb, d[1]);
+        d[2] = fmaf(part[2], xa, d[2]);
+        d[3] = fmaf(part[3], xb, d[3]);
+    }
+}
+
 struct Geometry {
-    int64_t tiles, groups, splits, split_cols;  // split_cols: a multiple of kQuadSpan
+    int64_t tiles, groups, splits, split_cols;  // split_cols: a multiple of kQuadSpan (of 128 with blocks)
+};
+
+// Block scales of the block-scaled product (kBlock): xscale [k / 128][ldxs], scale [n / 128][lds].
+struct BlockScales {
+    int64_t ldxs = 0, lds = 0;
 };
 
 // Acc: float for e4m3, int32_t for int8. partial: [units][splits][32 lanes][4] Acc, when splits > 1.
 // At least kTargetWarpsPerSm resident warps (registers capped to fit), so that the split chosen below
 // puts every unit on a warp of one wave.
-template <typename Acc, typename OutT>
+template <typename Acc, typename OutT, bool kBlock = false>
 __global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
     gemv_w8a8_kernel(const uint8_t* __restrict__ xq, int64_t ldx, const float* __restrict__ xscale,
                      const uint8_t* __restrict__ q, int64_t ldq, const float* __restrict__ scale,
                      const float* __restrict__ bias, OutT* __restrict__ y, int64_t ldy, int64_t m, int64_t n, int64_t k,
-                     bool accumulate, Geometry geo, Acc* __restrict__ partial) {
+                     bool accumulate, Geometry geo, Acc* __restrict__ partial, BlockScales blocks) {
     wait_for_previous_grid();  // launched after the previous kernel (programmatic_launch.cuh)
     const int lane = threadIdx.x % 32, g = lane / 4, j = lane % 4;
     const int64_t warps = int64_t(gridDim.x) * kWarps;
@@ -136,7 +174,13 @@ __global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
         for (int64_t c = begin; c < end; c += kStep) {
             const bool more = c + kStep < end;
             if (more) load_batch(next, wa, wb, xt, has_token, c + kStep, end, j);  // in flight during the mma
-            mma_batch(d, cur);
+            if constexpr (kBlock) {
+                const int64_t tok_a = tok0 + 2 * j, tok_b = tok_a + 1;
+                mma_batch_blocks(d, cur, c, end, scale + (row0 / 128) * blocks.lds, xscale, blocks.ldxs, tok_a < m,
+                                 tok_b < m, tok_a, tok_b);
+            } else {
+                mma_batch(d, cur);
+            }
             if (more) cur = next;
         }
         if (geo.splits > 1) {
@@ -163,7 +207,8 @@ __global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
         for (int i = 0; i < 4; ++i) {
             const int64_t row = row0 + g + (i / 2) * 8, tok = tok0 + 2 * j + i % 2;
             if (row >= n || tok >= m) continue;
-            const float v = float(d[i]) * xscale[tok] * scale[row] + (bias ? bias[row] : 0.0f);
+            const float b = bias ? bias[row] : 0.0f;
+            const float v = kBlock ? float(d[i]) + b : float(d[i]) * xscale[tok] * scale[row] + b;
             OutT* out = y + tok * ldy + row;
             *out = elt::from_f32<OutT>(accumulate ? elt::to_f32(*out) + v : v);
         }
@@ -180,30 +225,31 @@ int sm_count() {
     return count;
 }
 
-// Splits only when the units of whole rows would not give every SM kTargetWarpsPerSm warps.
-Geometry geometry(int64_t m, int64_t n, int64_t k, bool can_split) {
+// Splits only when the units of whole rows would not give every SM kTargetWarpsPerSm warps. Parts
+// are `align` columns apart (block scales: whole groups of 128).
+Geometry geometry(int64_t m, int64_t n, int64_t k, bool can_split, int64_t align = kQuadSpan) {
     Geometry geo{(n + kTileRows - 1) / kTileRows, (m + kTileTokens - 1) / kTileTokens, 1, 0};
     const int64_t whole = geo.tiles * geo.groups;
     const int64_t target = int64_t(sm_count()) * kTargetWarpsPerSm;
     if (can_split && whole < target && whole <= kMaxSplitUnits)
         geo.splits = std::max<int64_t>(1, std::min(target / whole, k / kMinSplitColumns));
     const int64_t per_split = (k + geo.splits - 1) / geo.splits;
-    geo.split_cols = std::max<int64_t>(kQuadSpan, (per_split + kQuadSpan - 1) / kQuadSpan * kQuadSpan);
+    geo.split_cols = std::max<int64_t>(align, (per_split + align - 1) / align * align);
     geo.splits = std::max<int64_t>(1, (k + geo.split_cols - 1) / geo.split_cols);  // rounding up may leave fewer
     return geo;
 }
 
-template <typename Acc>
+template <typename Acc, bool kBlock = false>
 void launch_typed(const void* xq, int64_t ldx, const float* xscale, const void* q, int64_t ldq, const float* scale,
                   const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k,
-                  bool accumulate, void* workspace, cudaStream_t stream) {
-    const Geometry geo = geometry(m, n, k, workspace != nullptr);
+                  bool accumulate, void* workspace, cudaStream_t stream, BlockScales blocks = {}) {
+    const Geometry geo = geometry(m, n, k, workspace != nullptr, kBlock ? 128 : kQuadSpan);
     const int64_t units = geo.tiles * geo.groups * geo.splits;
     const auto* xs = static_cast<const uint8_t*>(xq);
     const auto* qs = static_cast<const uint8_t*>(q);
     elt::dispatch_float(out_dtype, "gemv_w8a8 output", [&](auto tag) {
         using OutT = typename decltype(tag)::type;
-        auto* kernel = gemv_w8a8_kernel<Acc, OutT>;
+        auto* kernel = gemv_w8a8_kernel<Acc, OutT, kBlock>;
         static const int blocks_per_sm = [&] {
             int b = 0;
             TURBOLM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, kWarps * 32, 0));
@@ -212,7 +258,8 @@ void launch_typed(const void* xq, int64_t ldx, const float* xscale, const void* 
         const int64_t resident = int64_t(sm_count()) * blocks_per_sm;
         const unsigned grid = unsigned(std::min(resident, (units + kWarps - 1) / kWarps));
         launch_after_previous(kernel, dim3(grid), dim3(kWarps * 32), 0, stream, xs, ldx, xscale, qs, ldq, scale, bias,
-                              static_cast<OutT*>(y), ldy, m, n, k, accumulate, geo, static_cast<Acc*>(workspace));
+                              static_cast<OutT*>(y), ldy, m, n, k, accumulate, geo, static_cast<Acc*>(workspace),
+                              blocks);
     });
     check_launch("gemv_w8a8");
 }
@@ -227,7 +274,20 @@ bool gemv_w8a8_supported(const void* xq, int64_t ldx, const void* q, int64_t ldq
 int64_t gemv_w8a8_workspace_bytes(int64_t m, int64_t n, int64_t k) {
     if (m == 0 || n == 0 || k == 0) return 0;
     const Geometry geo = geometry(m, n, k, true);
-    return geo.splits > 1 ? geo.tiles * geo.groups * geo.splits * 128 * 4 : 0;  // 4: sizeof f32 and int32
+    const Geometry blocks = geometry(m, n, k, true, 128);  // the block-scaled product's parts
+    const int64_t parts = std::max(geo.splits, blocks.splits);
+    return parts > 1 ? geo.tiles * geo.groups * parts * 128 * 4 : 0;  // 4: sizeof f32 and int32
+}
+
+void launch_gemv_fp8_block(const void* xq, int64_t ldx, const float* xscale, int64_t ldxs, const void* q, int64_t ldq,
+                           const float* scale, int64_t lds, const float* bias, void* y, int64_t ldy, DType out_dtype,
+                           int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream, void* workspace) {
+    if (m == 0 || n == 0) return;
+    TURBOLM_REQUIRE(gemv_w8a8_supported(xq, ldx, q, ldq, k) && k % 128 == 0 && n % 128 == 0, "gemv_fp8_block: ",
+                    n, " x ", k, " weights (multiples of 128, 16-byte aligned rows)");
+    TURBOLM_REQUIRE(workspace == nullptr || elt::aligned16(workspace), "gemv_w8a8: workspace must be 16-byte aligned");
+    launch_typed<float, true>(xq, ldx, xscale, q, ldq, scale, bias, y, ldy, out_dtype, m, n, k, accumulate, workspace,
+                              stream, BlockScales{ldxs, lds});
 }
 
 void launch_gemv_w8a8(DType qtype, const void* xq, int64_t ldx, const float* xscale, const void* q, int64_t ldq,

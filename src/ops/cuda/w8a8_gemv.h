@@ -22,6 +22,14 @@ bool gemv_w8a8_supported(const void* xq, int64_t ldx, const void* q, int64_t ldq
 // 512 bytes per 16 rows, 8 tokens and part.
 int64_t gemv_w8a8_workspace_bytes(int64_t m, int64_t n, int64_t k);
 
+// The block-scaled FP8 product (as gemm_fp8_block): y[t, r] (+)= sum_g (xq[t, g] . q[r, g]) * xscale[g *
+// ldxs + t] * scale[(r / 128) * lds + g] + bias[r] over the 128-column groups g, each group's sum in f32
+// from zero. n and k multiples of 128; workspace as for launch_gemv_w8a8 (the same byte count covers it).
+void launch_gemv_fp8_block(const void* xq, int64_t ldx, const float* xscale, int64_t ldxs, const void* q, int64_t ldq,
+                           const float* scale, int64_t lds, const float* bias, void* y, int64_t ldy, DType out_dtype,
+                           int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+                           void* workspace = nullptr);
+
 // y[t, r] (+)= (sum_c xq[t, c] * q[r, c]) * xscale[t] * scale[r] + bias[r], the sums in f32 (FP8) or
 // int32 (INT8). Any m; the weights are read ceil(m / 8) times.
 // xq, q: qtype (f8e4m3 or i8) [m, ldx] and [n, ldq]; xscale: f32 [m]; scale, bias: f32 [n] (bias may be
