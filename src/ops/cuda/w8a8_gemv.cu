@@ -105,44 +105,32 @@ __device__ __forceinline__ void mma_batch(Acc (&d)[4], const Batch& t) {
     }
 }
 
-// The scales of one batch's two 128-column groups for the lane's two tokens: token scale times the
-// unit's weight-block scale (0 past m or past the end), loaded with the batch's weights so that they
-// arrive with them. wscale: the unit's row of block scales; xscale: [k / 128][ldxs].
-struct BatchScales {
-    float a[2], b[2];
-};
-
-__device__ __forceinline__ void load_batch_scales(BatchScales& s, const float* __restrict__ wscale,
-                                                  const float* __restrict__ xscale, int64_t ldxs, int64_t c,
-                                                  int64_t end, bool has_a, bool has_b, int64_t tok_a, int64_t tok_b) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int64_t col = c + h * 128, grp = col / 128;
-        const float ws = col < end ? __ldg(wscale + grp) : 0.0f;
-        s.a[h] = col < end && has_a ? __ldg(xscale + grp * ldxs + tok_a) * ws : 0.0f;
-        s.b[h] = col < end && has_b ? __ldg(xscale + grp * ldxs + tok_b) * ws : 0.0f;
-    }
-}
-
 // The block-scaled sum of one batch: its two 128-column groups, each from a zero accumulator, added to
-// d scaled by the group's scales.
-__device__ __forceinline__ void mma_batch_blocks(float (&d)[4], const Batch& t, const BatchScales& s, int64_t c,
-                                                 int64_t end) {
+// d scaled by the group's weight-block scale and each token's. wscale: the unit's row of block scales;
+// xscale: [k / 128][ldxs]; tok_a, tok_b: the lane's tokens (their scale 0 past m).
+__device__ __forceinline__ void mma_batch_blocks(float (&d)[4], const Batch& t, int64_t c, int64_t end,
+                                                 const float* __restrict__ wscale, const float* __restrict__ xscale,
+                                                 int64_t ldxs, bool has_a, bool has_b, int64_t tok_a, int64_t tok_b) {
     constexpr int kGroup = 128, kLoadsPerGroup = kGroup / kQuadSpan;
     static_assert(kUnroll * kQuadSpan == 2 * kGroup, "a batch is two groups of 128 columns");
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-        if (c + h * kGroup >= end) break;  // the same for the whole warp
+        const int64_t col = c + h * kGroup;
+        if (col >= end) break;  // the same for the whole warp
         float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
         for (int u = h * kLoadsPerGroup; u < (h + 1) * kLoadsPerGroup; ++u) {
             mma(part, t.a[u].x, t.b[u].x, t.a[u].y, t.b[u].y, t.x[u].x, t.x[u].y);
             mma(part, t.a[u].z, t.b[u].z, t.a[u].w, t.b[u].w, t.x[u].z, t.x[u].w);
         }
-        d[0] = fmaf(part[0], s.a[h], d[0]);
-        d[1] = fmaf(part[1], s.b[h], d[1]);
-        d[2] = fmaf(part[2], s.a[h], d[2]);
-        d[3] = fmaf(part[3], s.b[h], d[3]);
+        const int64_t grp = col / kGroup;
+        const float ws = wscale[grp];
+        const float xa = has_a ? xscale[grp * ldxs + tok_a] * ws : 0.0f;
+        const float xb = has_b ? xscale[grp * ldxs + tok_b] * ws : 0.0f;
+        d[0] = fmaf(part[0], xa, d[0]);
+        d[1] = fmaf(part[1], xb, d[1]);
+        d[2] = fmaf(part[2], xa, d[2]);
+        d[3] = fmaf(part[3], xb, d[3]);
     }
 }
 
@@ -183,21 +171,13 @@ __global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
         Acc d[4] = {};
         Batch cur, next;
         load_batch(cur, wa, wb, xt, has_token, begin, end, j);
-        // Block scales: the lane's tokens and the unit's row of weight-block scales.
-        const int64_t tok_a = tok0 + 2 * j, tok_b = tok_a + 1;
-        const float* wscale = kBlock ? scale + (row0 / 128) * blocks.lds : nullptr;
-        BatchScales cur_s{}, next_s{};
-        if constexpr (kBlock)
-            load_batch_scales(cur_s, wscale, xscale, blocks.ldxs, begin, end, tok_a < m, tok_b < m, tok_a, tok_b);
         for (int64_t c = begin; c < end; c += kStep) {
             const bool more = c + kStep < end;
             if (more) load_batch(next, wa, wb, xt, has_token, c + kStep, end, j);  // in flight during the mma
             if constexpr (kBlock) {
-                if (more)
-                    load_batch_scales(next_s, wscale, xscale, blocks.ldxs, c + kStep, end, tok_a < m, tok_b < m, tok_a,
-                                      tok_b);
-                mma_batch_blocks(d, cur, cur_s, c, end);
-                if (more) cur_s = next_s;
+                const int64_t tok_a = tok0 + 2 * j, tok_b = tok_a + 1;
+                mma_batch_blocks(d, cur, c, end, scale + (row0 / 128) * blocks.lds, xscale, blocks.ldxs, tok_a < m,
+                                 tok_b < m, tok_a, tok_b);
             } else {
                 mma_batch(d, cur);
             }
