@@ -28,6 +28,7 @@ for method in int4-awq sq-w8a8; do
 done
 evaluate int8 --candidate-quantize int8
 evaluate fp8 --candidate-quantize fp8
+evaluate fp8-block --candidate-quantize fp8-block
 evaluate int4-rtn --candidate-quantize int4
 evaluate int4-awq --candidate-model "$work/int4-awq"
 evaluate sq-w8a8 --candidate-model "$work/sq-w8a8"

@@ -46,8 +46,9 @@ if [ "$what" = fp8-block ]; then
     bench llama-3-8b-fp8-block-decode llama-3-8b -b 1,8,64 -i 128 -o 128 --warmup 1 --repeats 3 --quantize fp8-block
     bench llama-3-8b-fp8-block-prefill-2048 llama-3-8b -b 1 -i 2048 -o 2 --warmup 1 --repeats 3 \
         --quantize fp8-block
-    offline bf16 --max-running 1024
-    offline fp8 --max-running 1024 --quantize fp8
+    # The references under their own names, so that a full run's files of the same day stay.
+    offline bf16-beside-fp8-block --max-running 1024
+    offline fp8-beside-fp8-block --max-running 1024 --quantize fp8
     offline fp8-block --max-running 1024 --quantize fp8-block
     evaluate fp8 --candidate-quantize fp8
     evaluate fp8-block --candidate-quantize fp8-block
