@@ -142,8 +142,8 @@ Tensor take_cols(const Tensor& t, const AxisRange& cols) {
 AxisRange fp8_blocks(const AxisRange& r, int64_t extent, const char* what) {
     const int64_t b = ops::kFp8Block;
     if (r.begin % b != 0 || (r.end % b != 0 && r.end != extent))
-        fail(StatusCode::kInvalidArgument, what, " [", r.begin, ", ", r.end, ") of a block-scaled FP8 projection do not ",
-             "fall on its blocks of ", b);
+        fail(StatusCode::kInvalidArgument, what, " [", r.begin, ", ", r.end,
+             ") of a block-scaled FP8 projection do not fall on its blocks of ", b);
     return {r.begin / b, (r.end + b - 1) / b};
 }
 

@@ -106,11 +106,10 @@ __device__ __forceinline__ void mma_batch(Acc (&d)[4], const Batch& t) {
 }
 
 // The block-scaled sum of one batch: its two 128-column groups, each from a zero accumulator, added to
-// d scaled by the group's weight-block scale and each token's. wscale: the unit's row of block scales;
-// xscale: [k / 128][ldxs]; tok_a, tok_b: the lane's tokens (their scale 0 past m).
-__device__ __forceinline__ void mma_batch_blocks(float (&d)[4], const Batch& t, int64_t c, int64_t end,
-                                                 const float* __restrict__ wscale, const float* __restrict__ xscale,
-                                                 int64_t ldxs, bool has_a, bool has_b, int64_t tok_a, int64_t tok_b) {
+// d scaled by the group's weight-block scale times each token's: unit_scales[(group - g0) * 8 + t] for
+// the unit's token t (staged in shared memory when the unit starts), g0 the unit's first group.
+__device__ __forceinline__ void mma_batch_blocks(float (&d)[4], const Batch& t, int64_t c, int64_t end, int64_t g0,
+                                                 const float* unit_scales, int j) {
     constexpr int kGroup = 128, kLoadsPerGroup = kGroup / kQuadSpan;
     static_assert(kUnroll * kQuadSpan == 2 * kGroup, "a batch is two groups of 128 columns");
 #pragma unroll
@@ -123,10 +122,8 @@ __device__ __forceinline__ void mma_batch_blocks(float (&d)[4], const Batch& t, 
             mma(part, t.a[u].x, t.b[u].x, t.a[u].y, t.b[u].y, t.x[u].x, t.x[u].y);
             mma(part, t.a[u].z, t.b[u].z, t.a[u].w, t.b[u].w, t.x[u].z, t.x[u].w);
         }
-        const int64_t grp = col / kGroup;
-        const float ws = wscale[grp];
-        const float xa = has_a ? xscale[grp * ldxs + tok_a] * ws : 0.0f;
-        const float xb = has_b ? xscale[grp * ldxs + tok_b] * ws : 0.0f;
+        const float* s = unit_scales + (col / kGroup - g0) * kTileTokens + 2 * j;
+        const float xa = s[0], xb = s[1];
         d[0] = fmaf(part[0], xa, d[0]);
         d[1] = fmaf(part[1], xb, d[1]);
         d[2] = fmaf(part[2], xa, d[2]);
@@ -141,6 +138,7 @@ struct Geometry {
 // Block scales of the block-scaled product (kBlock): xscale [k / 128][ldxs], scale [n / 128][lds].
 struct BlockScales {
     int64_t ldxs = 0, lds = 0;
+    int64_t per_warp = 0;  // floats of shared memory a warp stages its unit's scales in
 };
 
 // Acc: float for e4m3, int32_t for int8. partial: [units][splits][32 lanes][4] Acc, when splits > 1.
@@ -171,13 +169,26 @@ __global__ void __launch_bounds__(kWarps * 32, kTargetWarpsPerSm / kWarps)
         Acc d[4] = {};
         Batch cur, next;
         load_batch(cur, wa, wb, xt, has_token, begin, end, j);
+        // Block scales: the unit's groups times its 8 tokens' scales, each the token's times the weight
+        // block's (0 past m), staged once in the warp's slice of shared memory.
+        extern __shared__ float block_scales[];
+        float* unit_scales = block_scales + (threadIdx.x / 32) * blocks.per_warp;
+        const int64_t g0 = begin / 128;
+        if constexpr (kBlock) {
+            const float* wscale = scale + (row0 / 128) * blocks.lds;
+            const int64_t entries = ((end - begin + 127) / 128) * kTileTokens;
+            __syncwarp();  // the previous unit's reads are done
+            for (int64_t e = lane; e < entries; e += 32) {
+                const int64_t grp = g0 + e / kTileTokens, tok = tok0 + e % kTileTokens;
+                unit_scales[e] = tok < m ? __ldg(xscale + grp * blocks.ldxs + tok) * __ldg(wscale + grp) : 0.0f;
+            }
+            __syncwarp();
+        }
         for (int64_t c = begin; c < end; c += kStep) {
             const bool more = c + kStep < end;
             if (more) load_batch(next, wa, wb, xt, has_token, c + kStep, end, j);  // in flight during the mma
             if constexpr (kBlock) {
-                const int64_t tok_a = tok0 + 2 * j, tok_b = tok_a + 1;
-                mma_batch_blocks(d, cur, c, end, scale + (row0 / 128) * blocks.lds, xscale, blocks.ldxs, tok_a < m,
-                                 tok_b < m, tok_a, tok_b);
+                mma_batch_blocks(d, cur, c, end, g0, unit_scales, j);
             } else {
                 mma_batch(d, cur);
             }
@@ -244,6 +255,9 @@ void launch_typed(const void* xq, int64_t ldx, const float* xscale, const void* 
                   const float* bias, void* y, int64_t ldy, DType out_dtype, int64_t m, int64_t n, int64_t k,
                   bool accumulate, void* workspace, cudaStream_t stream, BlockScales blocks = {}) {
     const Geometry geo = geometry(m, n, k, workspace != nullptr, kBlock ? 128 : kQuadSpan);
+    // A unit's groups times 8 tokens, per warp.
+    if (kBlock) blocks.per_warp = (geo.split_cols + 127) / 128 * kTileTokens;
+    const size_t smem = kBlock ? size_t(kWarps * blocks.per_warp) * sizeof(float) : 0;
     const int64_t units = geo.tiles * geo.groups * geo.splits;
     const auto* xs = static_cast<const uint8_t*>(xq);
     const auto* qs = static_cast<const uint8_t*>(q);
@@ -257,8 +271,8 @@ void launch_typed(const void* xq, int64_t ldx, const float* xscale, const void* 
         }();
         const int64_t resident = int64_t(sm_count()) * blocks_per_sm;
         const unsigned grid = unsigned(std::min(resident, (units + kWarps - 1) / kWarps));
-        launch_after_previous(kernel, dim3(grid), dim3(kWarps * 32), 0, stream, xs, ldx, xscale, qs, ldq, scale, bias,
-                              static_cast<OutT*>(y), ldy, m, n, k, accumulate, geo, static_cast<Acc*>(workspace),
+        launch_after_previous(kernel, dim3(grid), dim3(kWarps * 32), smem, stream, xs, ldx, xscale, qs, ldq, scale,
+                              bias, static_cast<OutT*>(y), ldy, m, n, k, accumulate, geo, static_cast<Acc*>(workspace),
                               blocks);
     });
     check_launch("gemv_w8a8");
