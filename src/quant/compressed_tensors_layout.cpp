@@ -19,27 +19,16 @@ Int4Matrix unpack_compressed_int4(const CompressedInt4Tensors& t, int64_t out, i
     TURBOLM_CHECK(packed.dtype() == DType::kI32 && packed.shape() == (Shape{out, words}) &&
                       scales.dtype() == DType::kF16 && scales.shape() == (Shape{out, n_groups}),
                   "pack-quantized tensors ", packed.describe(), " ", scales.describe());
-    std::vector<int32_t> perm;
-    if (t.weight_g_idx.defined()) {
-        const Tensor g_idx = t.weight_g_idx.contiguous();
-        TURBOLM_CHECK(g_idx.dtype() == DType::kI32 && g_idx.shape() == Shape{in}, "g_idx ", g_idx.describe());
-        perm = columns_sorted_by_group(g_idx.data<int32_t>(), in, group, what);
-    }
+    const std::vector<int32_t> perm = columns_sorted_by_g_idx(t.weight_g_idx, in, group, what);
     Int4Matrix m;
     m.group = group;
-    m.q = Tensor::empty({out, in / 2}, DType::kU8);
     m.scale = scales.to(DType::kF16);  // a copy: the tensors may be views of a mapped file
     m.zero = Tensor::empty({out, n_groups}, DType::kU8);
     const int32_t* pw = packed.data<int32_t>();
     const int32_t* order = perm.empty() ? nullptr : perm.data();
-    auto code = [&](int64_t r, int64_t c) {
+    m.q = pack_nibbles(out, in, [&](int64_t r, int64_t c) {
         const int64_t o = order ? order[c] : c;  // the stored column the product's column c comes from
         return nibble(pw[r * words + o / 8], int(o % 8));
-    };
-    uint8_t* q = m.q.data<uint8_t>();
-    for_each_tile(out, in / 2, kTile, kTile, [&](int64_t r0, int64_t r1, int64_t j0, int64_t j1) {
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t j = j0; j < j1; ++j) q[r * (in / 2) + j] = uint8_t(code(r, 2 * j) | (code(r, 2 * j + 1) << 4));
     });
     uint8_t* z = m.zero.data<uint8_t>();
     if (!t.weight_zero_point.defined()) {

@@ -19,27 +19,16 @@ Int4Matrix unpack_gptq(const GptqTensors& t, int64_t group, bool zeros_minus_one
     TURBOLM_CHECK(qzeros.shape() == (Shape{n_groups, words}) && scales.shape() == (Shape{n_groups, out}) &&
                       scales.dtype() == DType::kF16,
                   "GPTQ tensors ", qweight.describe(), " ", qzeros.describe(), " ", scales.describe());
-    std::vector<int32_t> perm;
-    if (t.g_idx.defined()) {
-        const Tensor g_idx = t.g_idx.contiguous();
-        TURBOLM_CHECK(g_idx.dtype() == DType::kI32 && g_idx.shape() == Shape{in}, "GPTQ g_idx ", g_idx.describe());
-        perm = columns_sorted_by_group(g_idx.data<int32_t>(), in, group, what);
-    }
+    const std::vector<int32_t> perm = columns_sorted_by_g_idx(t.g_idx, in, group, what);
     Int4Matrix m;
     m.group = group;
-    m.q = Tensor::empty({out, in / 2}, DType::kU8);
     m.scale = Tensor::empty({out, n_groups}, DType::kF16);
     m.zero = Tensor::empty({out, n_groups}, DType::kU8);
     const int32_t* qw = qweight.data<int32_t>();
-    uint8_t* q = m.q.data<uint8_t>();
     const int32_t* order = perm.empty() ? nullptr : perm.data();
-    auto code = [&](int64_t r, int64_t c) {
+    m.q = pack_nibbles(out, in, [&](int64_t r, int64_t c) {
         const int64_t o = order ? order[c] : c;  // the stored column the product's column c comes from
         return nibble(qw[(o / 8) * out + r], int(o % 8));
-    };
-    for_each_tile(out, in / 2, kTile, kTile, [&](int64_t r0, int64_t r1, int64_t j0, int64_t j1) {
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t j = j0; j < j1; ++j) q[r * (in / 2) + j] = uint8_t(code(r, 2 * j) | (code(r, 2 * j + 1) << 4));
     });
     const int32_t* qz = qzeros.data<int32_t>();
     const uint16_t* s = scales.data<uint16_t>();

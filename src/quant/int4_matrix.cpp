@@ -21,6 +21,13 @@ void check_int4_matrix(const Int4Matrix& m) {
                   "int4 in_perm ", m.in_perm.describe());
 }
 
+std::vector<int32_t> columns_sorted_by_g_idx(const Tensor& g_idx, int64_t in, int64_t group, const std::string& what) {
+    if (!g_idx.defined()) return {};
+    const Tensor c = g_idx.contiguous();
+    TURBOLM_CHECK(c.dtype() == DType::kI32 && c.shape() == Shape{in}, "g_idx ", c.describe(), " for ", in, " columns");
+    return columns_sorted_by_group(c.data<int32_t>(), in, group, what);
+}
+
 std::vector<int32_t> columns_sorted_by_group(const int32_t* groups, int64_t in, int64_t group,
                                              const std::string& what) {
     const int64_t n_groups = in / group;

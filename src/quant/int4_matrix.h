@@ -37,10 +37,29 @@ inline uint32_t nibble(int32_t word, int k) {
 template <typename Fn>
 void for_each_tile(int64_t rows, int64_t cols, int64_t tile_rows, int64_t tile_cols, Fn&& fn);
 
+// Int4Matrix::q of an [out, in] matrix whose code at (r, c) is code(r, c) (0..15), filled tile by tile
+// (the stored layouts pack along other axes: keeping both sides of the transpose in cache).
+template <typename Code>
+Tensor pack_nibbles(int64_t out, int64_t in, Code&& code);
+
 // The permutation that sorts columns by group, stable (so columns of one group keep their order):
 // empty when groups[c] == c / group already. Fails (kInvalidArgument, `what` in the message) when a
 // group index is out of range or a group does not hold exactly `group` columns.
 std::vector<int32_t> columns_sorted_by_group(const int32_t* groups, int64_t in, int64_t group, const std::string& what);
+// The same of a g_idx tensor (i32 [in], which the caller has checked), or empty when it is undefined.
+std::vector<int32_t> columns_sorted_by_g_idx(const Tensor& g_idx, int64_t in, int64_t group, const std::string& what);
+
+template <typename Code>
+Tensor pack_nibbles(int64_t out, int64_t in, Code&& code) {
+    constexpr int64_t kTile = 64;
+    Tensor q = Tensor::empty({out, in / 2}, DType::kU8);
+    uint8_t* dst = q.data<uint8_t>();
+    for_each_tile(out, in / 2, kTile, kTile, [&](int64_t r0, int64_t r1, int64_t j0, int64_t j1) {
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t j = j0; j < j1; ++j) dst[r * (in / 2) + j] = uint8_t(code(r, 2 * j) | (code(r, 2 * j + 1) << 4));
+    });
+    return q;
+}
 
 template <typename Fn>
 void for_each_tile(int64_t rows, int64_t cols, int64_t tile_rows, int64_t tile_cols, Fn&& fn) {

@@ -49,6 +49,30 @@ void write_dir(const fs::path& dir, const nlohmann::json& config, const std::map
     write_safetensors(dir / "model.safetensors", tensors);
 }
 
+// Two models' logits at every position of the same prompt, and how they differ.
+struct LogitsComparison {
+    int64_t differing = 0;  // elements not bit-identical
+    double max_diff = 0.0, max_ref = 0.0;
+    int64_t count = 0;
+};
+
+LogitsComparison compare_logits(Model& reference, Model& model) {
+    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
+    KvCache ka = reference.new_kv_cache(16), kb = model.new_kv_cache(16);
+    const Tensor a = reference.forward(ids, ka, /*all_logits=*/true), b = model.forward(ids, kb, true);
+    LogitsComparison c;
+    EXPECT_EQ(a.shape(), b.shape());
+    if (a.shape() != b.shape()) return c;
+    c.count = a.numel();
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        const float x = a.data<float>()[i], y = b.data<float>()[i];
+        c.differing += x != y;
+        c.max_diff = std::max(c.max_diff, std::fabs(double(x) - double(y)));
+        c.max_ref = std::max(c.max_ref, std::fabs(double(x)));
+    }
+    return c;
+}
+
 TEST_P(HubQuantizedLayouts, LoadAndMatchTheDequantizedModel) {
     const HubCase& c = GetParam();
     const uint64_t seed = std::random_device{}();
@@ -129,17 +153,9 @@ TEST_P(HubQuantizedLayouts, LoadAndMatchTheDequantizedModel) {
     auto model = Model::load(tmp.path() / "packed");
     EXPECT_EQ(model->weights().layers[0].attn.q.format, WeightFormat::kInt4);
     EXPECT_EQ(model->weights().layers[0].attn.q.in_perm.defined(), c.act_order);
-    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
-    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
-    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
-    ASSERT_EQ(a.shape(), b.shape());
-    double max_diff = 0.0, max_ref = 0.0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-        max_diff = std::max(max_diff, std::fabs(double(a.data<float>()[i]) - double(b.data<float>()[i])));
-        max_ref = std::max(max_ref, std::fabs(double(a.data<float>()[i])));
-    }
-    EXPECT_GT(max_ref, 0.1);
-    EXPECT_LT(max_diff, 1e-4 * std::max(1.0, max_ref)) << "largest logit " << max_ref;
+    const LogitsComparison logits = compare_logits(*reference, *model);
+    EXPECT_GT(logits.max_ref, 0.1);
+    EXPECT_LT(logits.max_diff, 1e-4 * std::max(1.0, logits.max_ref)) << "largest logit " << logits.max_ref;
     if (std::string(c.method) != "compressed-tensors" || c.symmetric) return;
     // Broken: an asymmetric projection without its zero points, a weight_shape that disagrees.
     const std::string v = "model.layers.1.self_attn.v_proj";
@@ -278,18 +294,9 @@ TEST_P(CompressedEightBit, LoadsAsTheEquivalentCheckpoint) {
     const WeightFormat want = fp8 ? WeightFormat::kFp8 : scheme == "w8a8" ? WeightFormat::kW8A8Int8 : WeightFormat::kInt8;
     EXPECT_EQ(model->weights().layers[0].attn.q.format, want);
     EXPECT_EQ(model->weights().layers[1].gated.down.format, want);
-    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
-    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
-    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
-    ASSERT_EQ(a.shape(), b.shape());
-    int64_t differ = 0;
-    double max_ref = 0.0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-        differ += a.data<float>()[i] != b.data<float>()[i];
-        max_ref = std::max(max_ref, std::fabs(double(a.data<float>()[i])));
-    }
-    EXPECT_GT(max_ref, 0.1);
-    EXPECT_EQ(differ, 0) << "of " << a.numel() << " logits";
+    const LogitsComparison logits = compare_logits(*reference, *model);
+    EXPECT_GT(logits.max_ref, 0.1);
+    EXPECT_EQ(logits.differing, 0) << "of " << logits.count << " logits";
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, CompressedEightBit,
@@ -373,13 +380,8 @@ TEST_P(BlockFp8, LoadsAsItsDequantizedWeights) {
     const Linear& q = model->weights().layers[0].attn.q;
     EXPECT_EQ(q.format, WeightFormat::kDense);
     EXPECT_EQ(q.w.dtype(), DType::kBF16);
-    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
-    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
-    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
-    ASSERT_EQ(a.shape(), b.shape());
-    int64_t differ = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) differ += a.data<float>()[i] != b.data<float>()[i];
-    EXPECT_EQ(differ, 0) << "of " << a.numel() << " logits";
+    const LogitsComparison logits = compare_logits(*reference, *model);
+    EXPECT_EQ(logits.differing, 0) << "of " << logits.count << " logits";
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, BlockFp8, ::testing::Bool(), [](const testing::TestParamInfo<bool>& info) {
@@ -469,19 +471,11 @@ TEST(BlockFp8Product, FullBlocksLoadAsTheBlockScaledProduct) {
     const Linear& k = model->weights().layers[1].attn.k;
     EXPECT_EQ(k.format, WeightFormat::kFp8Block);
     EXPECT_EQ(k.scale.shape(), (Shape{1, 2}));
-    const std::vector<int32_t> ids = {1, 200, 33, 4, 450, 61, 7, 88, 9, 310, 11, 12};
-    KvCache ka = reference->new_kv_cache(16), kb = model->new_kv_cache(16);
-    const Tensor a = reference->forward(ids, ka, /*all_logits=*/true), b = model->forward(ids, kb, true);
-    ASSERT_EQ(a.shape(), b.shape());
-    double max_diff = 0.0, max_ref = 0.0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-        max_diff = std::max(max_diff, std::fabs(double(a.data<float>()[i]) - double(b.data<float>()[i])));
-        max_ref = std::max(max_ref, std::fabs(double(a.data<float>()[i])));
-    }
-    EXPECT_GT(max_ref, 0.5);
+    const LogitsComparison logits = compare_logits(*reference, *model);
+    EXPECT_GT(logits.max_ref, 0.5);
     // FP8 activations are off by up to 1/16 each; over a couple of layers the logits move by a few percent.
-    EXPECT_LT(max_diff, 0.1 * max_ref) << "largest logit " << max_ref;
-    EXPECT_GT(max_diff, 0.0) << "the activations were not quantized";
+    EXPECT_LT(logits.max_diff, 0.1 * logits.max_ref) << "largest logit " << logits.max_ref;
+    EXPECT_GT(logits.max_diff, 0.0) << "the activations were not quantized";
 
     write_quantized_checkpoint(*model, tmp.path() / "packed", tmp.path() / "written");
     auto reloaded = Model::load(tmp.path() / "written");

@@ -102,8 +102,12 @@ void quantize_rows_int8_smooth(const float* x, int64_t ldx, const float* inv_smo
     });
 }
 
-void linear_fp8_codes(const uint8_t* xq, const float* xscale, const uint8_t* q, int64_t ldq, const float* scale,
-                      const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate) {
+namespace {
+
+// The FP8 products' loop: the activation codes xq [m, k] decoded once, then, over the weight rows in
+// parallel, each row of q decoded and fn(r, xd, row) called with both as floats.
+template <typename Fn>
+void over_decoded_rows(const uint8_t* xq, const uint8_t* q, int64_t ldq, int64_t m, int64_t n, int64_t k, Fn&& fn) {
     const std::array<float, 256>& value = e4m3_values();
     std::vector<float> xd(static_cast<size_t>(m * k));
     for (size_t i = 0; i < xd.size(); ++i) xd[i] = value[xq[i]];
@@ -111,10 +115,19 @@ void linear_fp8_codes(const uint8_t* xq, const float* xscale, const uint8_t* q, 
         std::vector<float> row(static_cast<size_t>(k));
         for (int64_t r = begin; r < end; ++r) {
             for (int64_t c = 0; c < k; ++c) row[size_t(c)] = value[q[r * ldq + c]];
-            for (int64_t t = 0; t < m; ++t) {
-                const float acc = dot(xd.data() + t * k, row.data(), k);
-                store(acc * xscale[t] * scale[r] + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
-            }
+            fn(r, static_cast<const float*>(xd.data()), static_cast<const float*>(row.data()));
+        }
+    });
+}
+
+}  // namespace
+
+void linear_fp8_codes(const uint8_t* xq, const float* xscale, const uint8_t* q, int64_t ldq, const float* scale,
+                      const float* bias, float* y, int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate) {
+    over_decoded_rows(xq, q, ldq, m, n, k, [&](int64_t r, const float* xd, const float* row) {
+        for (int64_t t = 0; t < m; ++t) {
+            const float acc = dot(xd + t * k, row, k);
+            store(acc * xscale[t] * scale[r] + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
         }
     });
 }
@@ -157,21 +170,13 @@ void linear_fp8_block(const float* x, int64_t ldx, const uint8_t* q, int64_t ldq
         for (int64_t g = 0; g < groups; ++g)
             quantize_rows_fp8(x + t * ldx + g * block, DType::kF32, ldx, xq.data() + t * k + g * block,
                               xs.data() + t * groups + g, 1, block, 0.0f);
-    const std::array<float, 256>& value = e4m3_values();
-    std::vector<float> xd(static_cast<size_t>(m * k));
-    for (size_t i = 0; i < xd.size(); ++i) xd[i] = value[xq[i]];
-    parallel_for(n, 16, [&](int64_t begin, int64_t end) {
-        std::vector<float> row(static_cast<size_t>(k));
-        for (int64_t r = begin; r < end; ++r) {
-            for (int64_t c = 0; c < k; ++c) row[size_t(c)] = value[q[r * ldq + c]];
-            const float* wscale = scale + (r / block) * groups;
-            for (int64_t t = 0; t < m; ++t) {
-                float acc = 0.0f;
-                for (int64_t g = 0; g < groups; ++g)
-                    acc += dot(xd.data() + t * k + g * block, row.data() + g * block, block) * xs[size_t(t * groups + g)] *
-                           wscale[g];
-                store(acc + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
-            }
+    over_decoded_rows(xq.data(), q, ldq, m, n, k, [&](int64_t r, const float* xd, const float* row) {
+        const float* wscale = scale + (r / block) * groups;
+        for (int64_t t = 0; t < m; ++t) {
+            float acc = 0.0f;
+            for (int64_t g = 0; g < groups; ++g)
+                acc += dot(xd + t * k + g * block, row + g * block, block) * xs[size_t(t * groups + g)] * wscale[g];
+            store(acc + (bias ? bias[r] : 0.0f), accumulate, y[t * ldy + r]);
         }
     });
 }
