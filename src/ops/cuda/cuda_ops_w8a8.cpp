@@ -125,13 +125,18 @@ void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, con
     if (d.m == 0 || d.n == 0) return;
     const cudaStream_t s = cuda::stream();
     // Up to 4 tokens: the weight-streaming kernel. H200, Llama-3-8B shape, decode steps: at 1 token
-    // 4.08 ms against cuBLASLt's 4.68 (padded to 4); at 8 tokens 4.40 against cuBLASLt's 4.10.
+    // 4.08 ms against cuBLASLt's 4.68 (padded to 4); at 8 tokens 4.40 against cuBLASLt's 4.10. Its
+    // activation operand is the scratch below, 16-byte aligned rows of k (a multiple of 128) codes,
+    // so only the weights decide whether it takes the product.
     constexpr int64_t kStreamedTokens = 4;
-    if (d.m <= kStreamedTokens && cuda::gemv_w8a8_supported(x.raw_data(), d.k, q.raw_data(), q.stride(0), d.k)) {
-        Tensor xq = Tensor::empty({d.m, d.k}, DType::kF8E4M3, Device::kCuda);
-        Tensor xs = Tensor::empty({d.k / b8, d.m}, DType::kF32, Device::kCuda);
-        cuda::launch_quantize_groups_fp8(x.raw_data(), x.dtype(), x.stride(0), xq.data<uint8_t>(), xs.data<float>(),
-                                         d.m, d.m, d.k, s);
+    const bool streamed =
+        d.m <= kStreamedTokens && cuda::gemv_w8a8_supported(q.raw_data(), q.stride(0), q.raw_data(), q.stride(0), d.k);
+    const int64_t m4 = streamed ? d.m : (d.m + 3) / 4 * 4;
+    Tensor xq = Tensor::empty({m4, d.k}, DType::kF8E4M3, Device::kCuda);
+    Tensor xs = Tensor::empty({d.k / b8, m4}, DType::kF32, Device::kCuda);
+    cuda::launch_quantize_groups_fp8(x.raw_data(), x.dtype(), x.stride(0), xq.data<uint8_t>(), xs.data<float>(), d.m,
+                                     m4, d.k, s);
+    if (streamed) {
         const int64_t ws_bytes = cuda::gemv_w8a8_workspace_bytes(d.m, d.n, d.k);
         Tensor ws = ws_bytes > 0 ? Tensor::empty({ws_bytes}, DType::kU8, Device::kCuda) : Tensor();
         cuda::launch_gemv_fp8_block(xq.raw_data(), d.k, xs.data<float>(), d.m, q.raw_data(), q.stride(0),
@@ -139,11 +144,6 @@ void linear_fp8_block(const Tensor& x, const Tensor& q, const Tensor& scale, con
                                     d.k, accumulate, s, ws.defined() ? ws.raw_data() : nullptr);
         return;
     }
-    const int64_t m4 = (d.m + 3) / 4 * 4;
-    Tensor xq = Tensor::empty({m4, d.k}, DType::kF8E4M3, Device::kCuda);
-    Tensor xs = Tensor::empty({d.k / b8, m4}, DType::kF32, Device::kCuda);
-    cuda::launch_quantize_groups_fp8(x.raw_data(), x.dtype(), x.stride(0), xq.data<uint8_t>(), xs.data<float>(), d.m,
-                                     m4, d.k, s);
     const size_t es = dtype_size(y.dtype()), row_bytes = size_t(d.n) * es;
     Tensor padded = m4 != d.m ? Tensor::empty({m4, d.n}, y.dtype(), Device::kCuda) : Tensor();
     if (padded.defined() && accumulate)
