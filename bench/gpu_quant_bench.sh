@@ -4,10 +4,12 @@
 # throughput against bf16, and the accuracy of each mode on the demo model's held-out text against
 # bf16 on the same GPU. One JSON per measurement in RESULTS (default: bench/results), a table last.
 #
-#   BUILD_DIR=build-gpu bench/gpu_quant_bench.sh [speed|accuracy|fp8-block]   (default: speed and accuracy)
+#   BUILD_DIR=build-gpu bench/gpu_quant_bench.sh [speed|offline|accuracy|fp8-block]
+#                                                   (default: speed and accuracy)
 #
-# fp8-block: only the block-scaled FP8 mode (--quantize fp8-block) with the bf16 and FP8 offline runs
-# it is read against, and its accuracy beside FP8's.
+# offline: only the offline runs of speed. fp8-block: only the block-scaled FP8 mode (--quantize
+# fp8-block) with the bf16 and FP8 offline runs it is read against, and its accuracy beside FP8's.
+# An offline run is one warm-up pass of its workload and the median of three measured passes.
 #
 # Targets (H100 class, Llama-3-8B shape, batch 1 decode): INT8 >= 250 tokens/s, INT4 >= 380;
 # FP8 offline 128/128 >= 1.6x bf16. Accuracy (KL divergence against bf16, mean over the held-out
@@ -33,7 +35,8 @@ bench() {  # name config, then turbolm bench flags
 offline() {  # name, then flags
     local name=$1
     shift
-    bench "offline-llama-3-8b-128-128-$name" llama-3-8b --mode offline -n 1024 -i 128 -o 128 "$@"
+    bench "offline-llama-3-8b-128-128-$name" llama-3-8b --mode offline -n 1024 -i 128 -o 128 \
+        --warmup 1 --repeats 3 "$@"
 }
 evaluate() {  # name, then candidate flags
     local name=$1
@@ -53,11 +56,13 @@ if [ "$what" = fp8-block ]; then
     evaluate fp8 --candidate-quantize fp8
     evaluate fp8-block --candidate-quantize fp8-block
 elif [ "$what" != accuracy ]; then
-    for q in none int8 int4 fp8 fp8-block; do
-        bench "llama-3-8b-$q-decode" llama-3-8b -b 1,8,64 -i 128 -o 128 --warmup 1 --repeats 3 --quantize "$q"
-        bench "llama-3-8b-$q-prefill-2048" llama-3-8b -b 1 -i 2048 -o 2 --warmup 1 --repeats 3 --quantize "$q"
-    done
-    bench llama-3.2-1b-int4-b1 llama-3.2-1b -b 1 -i 128 -o 128 --warmup 1 --repeats 3 --quantize int4
+    if [ "$what" != offline ]; then
+        for q in none int8 int4 fp8 fp8-block; do
+            bench "llama-3-8b-$q-decode" llama-3-8b -b 1,8,64 -i 128 -o 128 --warmup 1 --repeats 3 --quantize "$q"
+            bench "llama-3-8b-$q-prefill-2048" llama-3-8b -b 1 -i 2048 -o 2 --warmup 1 --repeats 3 --quantize "$q"
+        done
+        bench llama-3.2-1b-int4-b1 llama-3.2-1b -b 1 -i 128 -o 128 --warmup 1 --repeats 3 --quantize int4
+    fi
     # Offline: 1024 requests, all running at once (the throughput setting; the same for every mode),
     # and bf16 / FP8 again with at most 256 running (the engine's default).
     offline bf16 --max-running 1024
@@ -71,7 +76,7 @@ elif [ "$what" != accuracy ]; then
     offline fp8-256-running --max-running 256 --quantize fp8
 fi
 
-if [ "$what" != speed ] && [ "$what" != fp8-block ]; then
+if [ "$what" != speed ] && [ "$what" != offline ] && [ "$what" != fp8-block ]; then
     demo=models/demo
     evaluate int8 --candidate-quantize int8
     evaluate int4-rtn --candidate-quantize int4

@@ -1,5 +1,6 @@
 // `turbolm bench --mode offline`: N requests submitted at once to the continuous-batching engine
-// (EngineCore), run to completion; throughput and the latency of each request.
+// (EngineCore), run to completion; throughput and the latency of each request. The workload runs
+// `warmup` times unmeasured, then `repeats` times measured, on one engine.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +21,11 @@ struct OfflineBenchOptions {
     int64_t max_model_len = 0;  // 0: input_len + output_len
     uint64_t seed = 0;
     bool decode_graphs = true;
+    int64_t warmup = 1;   // passes of the same workload run first and discarded
+    int64_t repeats = 1;  // measured passes; the one of median throughput is reported
 };
 
-// Prints a one-line summary and returns the measurements as JSON.
+// Prints a one-line summary per pass and returns the measurements as JSON.
 nlohmann::json run_offline_bench(const Model& model, const OfflineBenchOptions& options);
 
 }  // namespace turbolm::cli

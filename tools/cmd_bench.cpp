@@ -61,8 +61,10 @@ public:
         sub->add_option("--batch,-b", batches_, "Batch sizes, e.g. 1,8,64 (default: 1)")->delimiter(',');
         sub->add_option("--input-len,-i", input_len_, "Prompt tokens per sequence (default: 128)");
         sub->add_option("--output-len,-o", output_len_, "Generated tokens per sequence (default: 128)");
-        sub->add_option("--warmup", warmup_, "Runs discarded before measuring (default: 1)");
-        sub->add_option("--repeats,-r", repeats_, "Measured runs per batch size (default: 3)");
+        sub->add_option("--warmup", warmup_,
+                        "Runs discarded before measuring: per batch size, or passes of the offline workload (default: 1)");
+        sub->add_option("--repeats,-r", repeats_,
+                        "Measured runs per batch size, or passes of the offline workload (default: 3)");
         sub->add_flag("--no-graphs", no_graphs_, "Launch decode steps one kernel at a time");
         sub->add_option("--quantize", quantize_, "Quantization of the layers' weights at load: none (default), int8, int4 (weight-only), fp8 (W8A8) or fp8-block (W8A8, 128 x 128 block scales)")
             ->check(CLI::IsMember({"none", "int8", "int4", "fp8", "fp8-block"}));
@@ -188,6 +190,8 @@ private:
             offline_.output_len = output_len_;
             offline_.seed = seed_;
             offline_.decode_graphs = !no_graphs_;
+            offline_.warmup = warmup_;
+            offline_.repeats = repeats_;
             out["mode"] = "offline";
             runs.push_back(run_offline_bench(*model, offline_));
         } else {

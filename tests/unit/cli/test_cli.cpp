@@ -127,13 +127,25 @@ TEST(Cli, BenchModesReportEveryRequest) {
     EXPECT_FALSE(j["commit"].get<std::string>().empty());
 
     const auto offline_path = (dir.path() / "offline.json").string();
-    ASSERT_EQ(turbolm(common + offline_path + " --mode offline -n 9 --kv-fraction 0.01 --max-running 4", &out), 0)
+    ASSERT_EQ(turbolm(common + offline_path +
+                          " --mode offline -n 9 --kv-fraction 0.01 --max-running 4 --warmup 1 --repeats 2",
+                      &out),
+              0)
         << out;
     j = nlohmann::json::parse(std::ifstream(offline_path));
     const auto& off = j["runs"][0];
     EXPECT_EQ(off["num_requests"].get<int64_t>(), 9);
     EXPECT_GT(off["output_tokens_per_second"].get<double>(), 0.0);
     EXPECT_GE(off["steps"].get<int64_t>(), 6);
+    // One warm-up pass, then two measured ones on the same engine; each pass draws its own prompts,
+    // so nothing of the earlier passes is found in the prefix cache.
+    EXPECT_EQ(off["warmup_passes"].get<int64_t>(), 1);
+    ASSERT_EQ(off["passes_output_tokens_per_second"].size(), 2u);
+    const double median = off["output_tokens_per_second"].get<double>();
+    EXPECT_TRUE(median == off["passes_output_tokens_per_second"][0].get<double>() ||
+                median == off["passes_output_tokens_per_second"][1].get<double>());
+    EXPECT_EQ(off["prefix_cache"]["queried_tokens"].get<int64_t>(), 9 * 12);
+    EXPECT_EQ(off["prefix_cache"]["hit_tokens"].get<int64_t>(), 0);
 
     const auto online_path = (dir.path() / "online.json").string();
     ASSERT_EQ(turbolm(common + online_path + " --mode online -n 8 --rate 200 --kv-fraction 0.01", &out), 0) << out;
