@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The continuous-batching engine on the GPU: offline throughput (every request submitted at once)
 # and online latency (Poisson arrivals through the public engine API), Llama-3-8B shape, bf16,
-# random weights. One JSON per run in RESULTS (default: bench/results), a table at the end.
+# random weights. One JSON per run in RESULTS (default: bench/results), a table at the end. An
+# offline run is one warm-up pass of its workload and the median of three measured passes.
 #
 #   BUILD_DIR=build-gpu bench/gpu_engine_bench.sh
 #
@@ -21,7 +22,7 @@ status=0
 run() {  # name, then turbolm bench flags
     local name=$1
     shift
-    timeout 300 "$build/turbolm" bench --model bench/configs/llama-3-8b --dummy-weights --device cuda \
+    timeout 600 "$build/turbolm" bench --model bench/configs/llama-3-8b --dummy-weights --device cuda \
         --json "$results/cuda-$name-$day.json" "$@" || status=1
 }
 
