@@ -62,6 +62,7 @@ elif [ "$what" != accuracy ]; then
             bench "llama-3-8b-$q-prefill-2048" llama-3-8b -b 1 -i 2048 -o 2 --warmup 1 --repeats 3 --quantize "$q"
         done
         bench llama-3.2-1b-int4-b1 llama-3.2-1b -b 1 -i 128 -o 128 --warmup 1 --repeats 3 --quantize int4
+        bench llama-3.2-1b-int8-b1 llama-3.2-1b -b 1 -i 128 -o 128 --warmup 1 --repeats 3 --quantize int8
     fi
     # Offline: 1024 requests, all running at once (the throughput setting; the same for every mode),
     # and bf16 / FP8 again with at most 256 running (the engine's default).

@@ -189,10 +189,4 @@ __device__ __forceinline__ void store_out(const GemvArgs<T>& a, int64_t i, float
     }
 }
 
-// Launched with programmatic serialization (programmatic_launch.cuh), a product lets the next
-// kernel be scheduled before it has finished.
-__device__ __forceinline__ void grid_dependents_launch() {
-    asm volatile("griddepcontrol.launch_dependents;" :::);
-}
-
 }  // namespace turbolm::cuda::int4_detail

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/gemv_int8.h"
+#include "ops/cuda/int8_unpack.cuh"
 #include "ops/cuda/packed_dot.cuh"
 #include "ops/cuda/programmatic_launch.cuh"
 
@@ -14,12 +15,13 @@ namespace {
 
 constexpr int kWarps = 8;   // output rows per block (one warp each)
 constexpr int kPack = 16;   // int8 weights per 16-byte load
-constexpr int kUnroll = 4;  // loads in flight per lane
+constexpr int kUnroll = 4;  // loads per lane in a batch; the next batch is in flight while one is used
 constexpr int kWarpSpan = 32 * kPack;
 
 __device__ __forceinline__ float4 int8x4_to_float4(uint32_t v) {
-    return make_float4(float(int8_t(v & 0xffu)), float(int8_t((v >> 8) & 0xffu)), float(int8_t((v >> 16) & 0xffu)),
-                       float(int8_t(v >> 24)));
+    float f[4];
+    unpack4_i8(v, f);
+    return make_float4(f[0], f[1], f[2], f[3]);
 }
 
 // 16 int8 weights widened once, for every activation row that multiplies them.
@@ -63,8 +65,11 @@ __device__ __forceinline__ float load_out(const OutT* p) {
 }
 
 // One warp per output row: lane l reads int8 weights [l*16, l*16+16) of every 512-wide span, four
-// spans at a time, with the same activations of each of the M rows; the warp sums its lanes and
-// the row's scale is applied once at the end.
+// spans a batch, with the same activations of each of the M rows; the warp sums its lanes and the
+// row's scale is applied once at the end. A batch's loads are issued before the previous batch is
+// used, so that a lane always has weights on their way (H200, Llama-3-8B shape, INT8 decode, two
+// runs: batch 8 771 -> 810 and 781 -> 796 tokens/s, batch 1 unchanged; 8 loads a batch without the
+// overlap gained nothing, 2 with it did about as well).
 template <typename T, typename OutT, int M>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_int8_kernel(const T* __restrict__ x, int64_t ldx, const int8_t* __restrict__ q, int64_t ldq,
@@ -79,10 +84,17 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int m = 0; m < M; ++m) acc[m] = 0.0f;
     int64_t base = int64_t(lane) * kPack;
-    for (; base + (kUnroll - 1) * kWarpSpan < k; base += kUnroll * kWarpSpan) {
-        uint4 qv[kUnroll];
+    uint4 qv[kUnroll], qn[kUnroll];  // the batch in use, the next one
+    auto fits = [&](int64_t b) { return b + (kUnroll - 1) * kWarpSpan < k; };
+    auto issue = [&](int64_t b) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) qv[u] = __ldcs(reinterpret_cast<const uint4*>(qr + base + u * kWarpSpan));
+        for (int u = 0; u < kUnroll; ++u) qn[u] = __ldcs(reinterpret_cast<const uint4*>(qr + b + u * kWarpSpan));
+    };
+    if (fits(base)) issue(base);
+    for (; fits(base); base += kUnroll * kWarpSpan) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) qv[u] = qn[u];
+        if (fits(base + kUnroll * kWarpSpan)) issue(base + kUnroll * kWarpSpan);
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const Widened16 w = widen16(qv[u]);
@@ -103,6 +115,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                 dot16<T>(w, __ldg(reinterpret_cast<const uint4*>(xm)), __ldg(reinterpret_cast<const uint4*>(xm + 8)));
         }
     }
+    grid_dependents_launch();  // the weights are read: the next kernel may be scheduled (it still waits)
     const float s = scale[row];
 #pragma unroll
     for (int m = 0; m < M; ++m) {

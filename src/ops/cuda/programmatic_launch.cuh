@@ -20,6 +20,13 @@ __device__ __forceinline__ void wait_for_previous_grid() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 
+// Lets the next kernel be scheduled once every block of this one has called it or exited (a kernel
+// calls it when it has read what it streams, so that the next one's blocks are placed while its
+// last ones finish); that kernel still waits for this one to finish.
+__device__ __forceinline__ void grid_dependents_launch() {
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+}
+
 // Also lets the next kernel be scheduled as soon as every block of this one has started (not when
 // the last one exits), into the SM room this one leaves; that kernel still waits for this one to
 // finish. Every block must have started, so a kernel of many waves releases at its last wave and

@@ -8,6 +8,8 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include "ops/cuda/int8_unpack.cuh"
+
 namespace turbolm::cuda::attn {
 
 // Conversions for one 16-bit storage type. Pairs travel as uint32_t with the lower-index element in
@@ -60,16 +62,6 @@ struct KvCode {  // 16-bit pools
     static __device__ __forceinline__ float to_float(KV x) { return Elem<KV>::to_float(x); }
     static __device__ __forceinline__ void unpack8(const Vec8& raw, float (&f)[8]) { attn::unpack8<KV>(raw, f); }
 };
-
-// Four int8 codes of a word to f32 without integer conversions: the byte b + 128 placed in the low
-// mantissa bits of 2^23 gives the float 2^23 + 128 + b, and one subtraction leaves b exactly.
-__device__ __forceinline__ void unpack4_i8(uint32_t w, float* f) {
-    const uint32_t x = w ^ 0x80808080u;  // each byte b becomes b + 128
-    f[0] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7540)) - 8388736.0f;
-    f[1] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7541)) - 8388736.0f;
-    f[2] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7542)) - 8388736.0f;
-    f[3] = __uint_as_float(__byte_perm(x, 0x4b000000u, 0x7543)) - 8388736.0f;
-}
 
 template <>
 struct KvCode<int8_t> {
