@@ -155,6 +155,31 @@ void launch_typed(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, cons
     TURBOLM_CUDA_CHECK_LAUNCH();
 }
 
+// 16 codes a thread: one 16-byte load, two 16-byte stores, no integer-to-float conversions. The
+// products of more than kGemvInt8MaxRows rows widen every weight once per call, so this runs at
+// memory speed (H200, Llama-3-8B shape: the INT8 step of 64 sequences, and a prefill, spent most
+// of their time widening with one code a thread).
+template <typename T>
+__global__ void widen16_kernel(const int8_t* __restrict__ q, int64_t ldq, T* __restrict__ w, int64_t ldw, int64_t n,
+                               int64_t k) {
+    const int64_t per_row = k / kPack, total = n * per_row;
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / per_row, c = (i % per_row) * kPack;
+        const uint4 v = __ldcs(reinterpret_cast<const uint4*>(q + r * ldq + c));
+        float f[kPack];
+        unpack4_i8(v.x, f);
+        unpack4_i8(v.y, f + 4);
+        unpack4_i8(v.z, f + 8);
+        unpack4_i8(v.w, f + 12);
+        alignas(16) T out[kPack];
+#pragma unroll
+        for (int e = 0; e < kPack; ++e) out[e] = T(f[e]);  // exact: |code| <= 128
+        uint4* dst = reinterpret_cast<uint4*>(w + r * ldw + c);
+        dst[0] = *reinterpret_cast<const uint4*>(out);
+        dst[1] = *reinterpret_cast<const uint4*>(out + 8);
+    }
+}
+
 template <typename T>
 __global__ void widen_kernel(const int8_t* __restrict__ q, int64_t ldq, T* __restrict__ w, int64_t ldw, int64_t n,
                              int64_t k) {
@@ -169,12 +194,13 @@ template <typename OutT>
 __global__ void scale_columns_kernel(const float* __restrict__ p, int64_t ldp, const float* __restrict__ scale,
                                      const float* __restrict__ bias, OutT* __restrict__ y, int64_t ldy, int64_t m,
                                      int64_t n, bool accumulate) {
-    const int64_t total = m * n;
-    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t t = i / n, c = i % n;
-        float v = p[t * ldp + c] * scale[c] + (bias ? bias[c] : 0.0f);
-        OutT* out = y + t * ldy + c;
-        *out = OutT(accumulate ? v + load_out(out) : v);
+    // Rows over grid y, columns over grid x: no index division per element.
+    for (int64_t t = blockIdx.y; t < m; t += gridDim.y) {
+        for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < n; c += int64_t(gridDim.x) * blockDim.x) {
+            float v = p[t * ldp + c] * scale[c] + (bias ? bias[c] : 0.0f);
+            OutT* out = y + t * ldy + c;
+            *out = OutT(accumulate ? v + load_out(out) : v);
+        }
     }
 }
 
@@ -247,11 +273,20 @@ void launch_gemv_int8(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, 
 void launch_widen_int8(const int8_t* q, int64_t ldq, void* w, int64_t ldw, DType out_dtype, int64_t n, int64_t k,
                        cudaStream_t stream) {
     if (n == 0 || k == 0) return;
-    const unsigned blocks = grid_for(n * k, 256);
+    const bool wide = k % kPack == 0 && ldq % kPack == 0 && ldw % 8 == 0 && aligned16(q) && aligned16(w);
+    const unsigned blocks = grid_for(wide ? n * (k / kPack) : n * k, 256);
     if (out_dtype == DType::kBF16) {
-        widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, static_cast<__nv_bfloat16*>(w), ldw, n, k);
+        auto out = static_cast<__nv_bfloat16*>(w);
+        if (wide)
+            widen16_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
+        else
+            widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
     } else if (out_dtype == DType::kF16) {
-        widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, static_cast<__half*>(w), ldw, n, k);
+        auto out = static_cast<__half*>(w);
+        if (wide)
+            widen16_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
+        else
+            widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
     } else {
         fail(StatusCode::kInvalidArgument, "widen_int8 to ", dtype_name(out_dtype));
     }
@@ -261,7 +296,7 @@ void launch_widen_int8(const int8_t* q, int64_t ldq, void* w, int64_t ldw, DType
 void launch_scale_columns(const float* p, int64_t ldp, const float* scale, const float* bias, void* y, int64_t ldy,
                           DType out_dtype, int64_t m, int64_t n, bool accumulate, cudaStream_t stream) {
     if (m == 0 || n == 0) return;
-    const unsigned blocks = grid_for(m * n, 256);
+    const dim3 blocks(unsigned(std::min<int64_t>((n + 255) / 256, 64)), unsigned(std::min<int64_t>(m, 65535)));
     switch (out_dtype) {
         case DType::kF32:
             scale_columns_kernel<<<blocks, 256, 0, stream>>>(p, ldp, scale, bias, static_cast<float*>(y), ldy, m, n,
