@@ -229,34 +229,6 @@ GemvArgs<T> gemv_args(const void* x, int64_t ldx, const cpu::Int4Weights& w, con
     return GemvArgs<T>{static_cast<const T*>(x), ldx, w, bias, y, ldy, y_f32, accumulate, int(m), int(n), int(k)};
 }
 
-// 32 codes a thread (one 16-byte load inside one group, four 16-byte stores), each code made a float
-// in the low mantissa of 2^23 instead of by an integer conversion: the products of more than
-// kGemvInt4MaxRows rows dequantize every weight on each call. Same values as dequantize_kernel.
-template <typename T>
-__global__ void dequantize32_kernel(const cpu::Int4Weights w, T* __restrict__ out, int64_t ldo, int64_t n,
-                                    int64_t k) {
-    const int64_t per_row = k / 32, total = n * per_row;
-    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t r = i / per_row, c = (i % per_row) * 32, gi = c / w.group;
-        const uint4 v = __ldcs(reinterpret_cast<const uint4*>(w.q + r * w.ldq + c / 2));
-        const float s = f16_bits_to_float(w.scale[r * w.lds + gi]);
-        const float z = float(w.zero[r * w.ldz + gi]);
-        const uint32_t words[4] = {v.x, v.y, v.z, v.w};
-        alignas(16) T vals[32];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {  // nibble e of word j: column c + 8j + e
-                const float code = __uint_as_float(0x4b000000u | ((words[j] >> (4 * e)) & 0xfu)) - 8388608.0f;
-                vals[8 * j + e] = T((code - z) * s);
-            }
-        }
-        uint4* dst = reinterpret_cast<uint4*>(out + r * ldo + c);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) dst[j] = reinterpret_cast<const uint4*>(vals)[j];
-    }
-}
-
 // Each thread widens 8 codes (one 32-bit word, inside one group) into one 16-byte store.
 template <typename T>
 __global__ void dequantize_kernel(const cpu::Int4Weights w, T* __restrict__ out, int64_t ldo, int64_t n, int64_t k) {
@@ -401,18 +373,11 @@ void launch_dequantize_int4(const cpu::Int4Weights& w, void* out, int64_t ldo, D
                             cudaStream_t stream) {
     if (n == 0 || k == 0) return;
     TURBOLM_REQUIRE(k % 8 == 0 && ldo % 8 == 0 && aligned16(out), "dequantize_int4: output layout");
-    const bool wide = k % 32 == 0 && w.group % 32 == 0 && w.ldq % 16 == 0 && aligned16(w.q);
-    const unsigned blocks = grid_for(n * (k / (wide ? 32 : 8)), 256);
-    auto run = [&](auto* o) {
-        if (wide)
-            dequantize32_kernel<<<blocks, 256, 0, stream>>>(w, o, ldo, n, k);
-        else
-            dequantize_kernel<<<blocks, 256, 0, stream>>>(w, o, ldo, n, k);
-    };
+    const unsigned blocks = grid_for(n * (k / 8), 256);
     if (out_dtype == DType::kBF16)
-        run(static_cast<__nv_bfloat16*>(out));
+        dequantize_kernel<<<blocks, 256, 0, stream>>>(w, static_cast<__nv_bfloat16*>(out), ldo, n, k);
     else if (out_dtype == DType::kF16)
-        run(static_cast<__half*>(out));
+        dequantize_kernel<<<blocks, 256, 0, stream>>>(w, static_cast<__half*>(out), ldo, n, k);
     else
         fail(StatusCode::kInvalidArgument, "dequantize_int4 to ", dtype_name(out_dtype));
     TURBOLM_CUDA_CHECK_LAUNCH();
