@@ -229,7 +229,11 @@ GemvArgs<T> gemv_args(const void* x, int64_t ldx, const cpu::Int4Weights& w, con
     return GemvArgs<T>{static_cast<const T*>(x), ldx, w, bias, y, ldy, y_f32, accumulate, int(m), int(n), int(k)};
 }
 
-// Each thread widens 8 codes (one 32-bit word, inside one group) into one 16-byte store.
+// Each thread widens 8 codes (one 32-bit word, inside one group) into one 16-byte store, so that a
+// warp's loads and stores are each one contiguous run. (32 codes a thread, one 16-byte load and four
+// 16-byte stores 64 bytes apart across the warp, without integer conversions, was slower: H200,
+// Llama-3-8B shape, INT4 at batch 64 4,310 tokens/s against 5,583, 2048-token prefill 56.7 ms
+// against 53.8.)
 template <typename T>
 __global__ void dequantize_kernel(const cpu::Int4Weights w, T* __restrict__ out, int64_t ldo, int64_t n, int64_t k) {
     const int64_t words = k / 8, total = n * words;
