@@ -1,7 +1,10 @@
 // turbolm eval: how far a candidate model configuration is from a baseline on the same tokens:
 // perplexity over a text, KL divergence, top-1 agreement and logit errors at every scored position,
 // and ROUGE of greedy generations (docs/eval.md).
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -33,7 +36,11 @@ public:
         sub->add_option("--candidate-model", candidate_dir_,
                         "The candidate's directory (default: --model), e.g. one written by turbolm quantize; it must "
                         "share the baseline's tokenizer");
-        sub->add_option("--text", text_path_, "Text to score (perplexity, KL divergence, logit errors)");
+        CLI::Option* text = sub->add_option("--text", text_path_, "Text to score (perplexity, KL divergence, logit errors)");
+        sub->add_option("--token-ids", ids_path_,
+                        "Token ids to score instead of a text: whitespace-separated integers, one document (for a "
+                        "model without its tokenizer)")
+            ->excludes(text);
         sub->add_option("--ctx", ctx_, "Tokens per window (default: 512)")->check(CLI::Range(2, 1 << 30));
         sub->add_option("--stride", stride_, "Tokens between window starts (default: 512)")->check(CLI::PositiveNumber);
         sub->add_option("--max-tokens", max_tokens_, "Score only the first N tokens of the text (default: all)")
@@ -53,18 +60,22 @@ public:
 
 private:
     void evaluate() {
-        if (text_path_.empty() && summaries_path_.empty())
-            fail(StatusCode::kInvalidArgument, "give something to evaluate on: --text FILE and/or --summaries FILE.jsonl");
+        if (text_path_.empty() && ids_path_.empty() && summaries_path_.empty())
+            fail(StatusCode::kInvalidArgument,
+                 "give something to evaluate on: --text FILE or --token-ids FILE, and/or --summaries FILE.jsonl");
         if (threads_) set_num_threads(*threads_);
         EvalReport report;
         report.model_dir = model_dir_;
         report.candidate_model_dir = candidate_dir_.empty() ? model_dir_ : candidate_dir_;
         report.baseline = variants_.baseline();
         report.candidate = variants_.candidate();
-        // Inputs are read before the models load, so that a bad path fails at once.
-        const auto tokenizer = Tokenizer::load(model_dir_);
+        // Inputs are read before the models load, so that a bad path fails at once. Token ids need no
+        // tokenizer.
+        std::unique_ptr<Tokenizer> tokenizer;
+        if (!text_path_.empty() || !summaries_path_.empty()) tokenizer = Tokenizer::load(model_dir_);
         std::vector<int32_t> tokens;
-        if (!text_path_.empty()) tokens = text_tokens(*tokenizer);
+        if (!text_path_.empty()) tokens = scored(tokenizer->encode(read_file(text_path_)), text_path_);
+        if (!ids_path_.empty()) tokens = scored(read_token_ids(ids_path_), ids_path_);
         std::vector<eval::SummaryExample> examples;
         if (!summaries_path_.empty()) examples = eval::read_summary_examples(summaries_path_);
 
@@ -73,7 +84,12 @@ private:
         const auto baseline = Model::load(model_dir_, model_options(report.baseline));
         const auto candidate = Model::load(report.candidate_model_dir, model_options(report.candidate));
         if (!tokens.empty()) {
-            report.text_path = text_path_;
+            const int64_t vocab = baseline->config().n_vocab;
+            for (size_t i = 0; i < tokens.size(); ++i)
+                if (tokens[i] >= vocab)
+                    fail(StatusCode::kInvalidArgument, ids_path_, ": token id ", tokens[i], " at position ", i,
+                         " is outside the model's vocabulary of ", vocab);
+            report.text_path = text_path_.empty() ? ids_path_ : text_path_;
             report.ctx = ctx_;
             report.stride = stride_;
             report.max_tokens = max_tokens_.value_or(0);
@@ -101,14 +117,30 @@ private:
         if (!json_path_.empty()) write_json(report_json(report));
     }
 
-    std::vector<int32_t> text_tokens(const Tokenizer& tokenizer) const {
-        // The text is one document: tokenized whole, with what the tokenizer adds (BOS for Llama), as
-        // HF's perplexity guide does.
-        std::vector<int32_t> tokens = tokenizer.encode(read_file(text_path_));
+    // The tokens of one document (a text is tokenized whole, with what the tokenizer adds, BOS for
+    // Llama, as HF's perplexity guide does), cut to --max-tokens.
+    std::vector<int32_t> scored(std::vector<int32_t> tokens, const std::string& path) const {
         if (max_tokens_ && int64_t(tokens.size()) > *max_tokens_) tokens.resize(size_t(*max_tokens_));
         if (tokens.size() < 2)
-            fail(StatusCode::kInvalidArgument, text_path_, ": ", tokens.size(), " tokens; scoring needs at least 2");
+            fail(StatusCode::kInvalidArgument, path, ": ", tokens.size(), " tokens; scoring needs at least 2");
         return tokens;
+    }
+
+    static std::vector<int32_t> read_token_ids(const std::string& path) {
+        std::ifstream in(path);
+        if (!in) fail(StatusCode::kNotFound, path, ": cannot open the token ids");
+        std::vector<int32_t> ids;
+        std::string word;
+        while (in >> word) {
+            char* end = nullptr;
+            errno = 0;
+            const long long v = std::strtoll(word.c_str(), &end, 10);
+            if (end == word.c_str() || *end != '\0' || errno == ERANGE || v < 0 || v > INT32_MAX)
+                fail(StatusCode::kInvalidArgument, path, ": '", word, "' at position ", ids.size(),
+                     " is not a token id");
+            ids.push_back(int32_t(v));
+        }
+        return ids;
     }
 
     std::vector<int32_t> stop_tokens(const Model& model, const Tokenizer& tokenizer) const {
@@ -125,7 +157,7 @@ private:
         std::fprintf(stderr, "wrote %s\n", json_path_.c_str());
     }
 
-    std::string model_dir_, candidate_dir_, text_path_, summaries_path_, json_path_;
+    std::string model_dir_, candidate_dir_, text_path_, ids_path_, summaries_path_, json_path_;
     int64_t ctx_ = 512, stride_ = 512;
     std::optional<int64_t> max_tokens_;
     int max_new_tokens_ = 128;

@@ -96,6 +96,56 @@ TEST(EvalCli, CandidateFlagsChangeOnlyTheCandidate) {
     EXPECT_GT(cmp["top1_agreement"].get<double>(), 0.9);
 }
 
+// A model without its tokenizer is scored on token ids: the ids `turbolm tokenize` gives for a text
+// score exactly as the text does.
+TEST(EvalCli, TokenIdsScoreAsTheirText) {
+    const auto demo = test::source_dir() / "models" / "demo";
+    test::TempDir dir;
+    const std::string text = "In the beginning God created the heaven and the earth. And the earth was without form.";
+    std::ofstream(dir.path() / "text.txt") << text;
+    std::string out;
+    ASSERT_EQ(test::run_command(test::turbolm_binary().string() + " tokenize --json --model " + demo.string() + " \"" +
+                                    text + "\"",
+                                &out),
+              0)
+        << out;
+    const auto ids = nlohmann::json::parse(out)["ids"];
+    ASSERT_GT(ids.size(), 8u);
+    {
+        std::ofstream f(dir.path() / "ids.txt");
+        for (size_t i = 0; i < ids.size(); ++i) f << ids[i].get<int>() << (i % 7 == 6 ? "\n" : "  ");
+    }
+    nlohmann::json results[2];
+    const std::string inputs[2] = {" --text " + (dir.path() / "text.txt").string(),
+                                   " --token-ids " + (dir.path() / "ids.txt").string()};
+    for (int i = 0; i < 2; ++i) {
+        const auto json = dir.path() / ("eval" + std::to_string(i) + ".json");
+        ASSERT_EQ(turbolm("eval --model " + demo.string() + inputs[i] +
+                              " --ctx 16 --stride 8 --candidate-quantize int8 --json " + json.string(),
+                          &out),
+                  0)
+            << out;
+        std::ifstream in(json);
+        results[i] = nlohmann::json::parse(in)["results"]["text"];
+    }
+    EXPECT_EQ(results[1]["text_tokens"].get<int64_t>(), int64_t(ids.size()));
+    EXPECT_EQ(results[1]["text_tokens"], results[0]["text_tokens"]);
+    EXPECT_EQ(results[1]["baseline"]["perplexity"], results[0]["baseline"]["perplexity"]);
+    EXPECT_EQ(results[1]["comparison"]["kld_mean"], results[0]["comparison"]["kld_mean"]);
+    EXPECT_GT(results[1]["comparison"]["kld_mean"].get<double>(), 0.0);  // INT8 moves the logits
+
+    // Bad ids name what is wrong; a text and ids together are refused.
+    std::ofstream(dir.path() / "words.txt") << "12 5 x7 9";
+    EXPECT_NE(turbolm("eval --model " + demo.string() + " --token-ids " + (dir.path() / "words.txt").string(), &out),
+              0);
+    EXPECT_NE(out.find("'x7' at position 2 is not a token id"), std::string::npos) << out;
+    std::ofstream(dir.path() / "big.txt") << "1 2 3 99999999";
+    EXPECT_NE(turbolm("eval --model " + demo.string() + " --token-ids " + (dir.path() / "big.txt").string(), &out), 0);
+    EXPECT_NE(out.find("token id 99999999 at position 3 is outside the model's vocabulary"), std::string::npos)
+        << out;
+    EXPECT_NE(turbolm("eval --model " + demo.string() + " --text x --token-ids y", &out), 0);
+}
+
 TEST(EvalCli, BadInputsFailWithAMessage) {
     const auto demo = test::source_dir() / "models" / "demo";
     std::string out;
