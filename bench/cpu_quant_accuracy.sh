@@ -48,10 +48,12 @@ if [ -f "$stories/model.safetensors" ]; then
         "$build/turbolm" generate --model "$stories" --prompt-ids 1 -n 511 --ignore-eos --temperature 1 \
             --seed "$seed" --json | python3 -c "import json, sys; print(1, *json.load(sys.stdin)['tokens'])"
     done >"$work/stories-samples.txt"
-    # INT4 needs input widths of a multiple of 32 (its down projection reads 172) and 128 x 128 FP8
-    # blocks tile none of its projections; AWQ and SmoothQuant calibrate on text.
+    # INT4 leaves its down projections (172 input columns, no multiple of 32 divides them) 16-bit and
+    # groups the rest by 64; 128 x 128 FP8 blocks tile none of its projections; AWQ and SmoothQuant
+    # calibrate on text.
     for mode in "int8 --round-weights bf16 --candidate-quantize int8" \
         "fp8 --round-weights bf16 --candidate-quantize fp8" \
+        "int4-rtn --round-weights bf16 --candidate-quantize int4" \
         "kv-int8 --round-weights bf16 --candidate-kv-cache-dtype int8" \
         "kv-fp8 --round-weights bf16 --candidate-kv-cache-dtype fp8" \
         "bf16-rounding --candidate-round-weights bf16"; do

@@ -116,7 +116,10 @@ nlohmann::json run_offline_bench(const Model& model, const OfflineBenchOptions& 
                   {"summary", kv.summary}}},
                 {"scheduler", {{"max_batched_tokens", o.max_batched_tokens}, {"max_running", o.max_running}}},
                 {"decode_graphs", o.decode_graphs && model.device() != Device::kCpu},
-                {"decode_graphs_captured", core.decode_graphs_captured() - graphs_before}};
+                // Graphs captured during this pass (none once a warm-up pass has met every batch size),
+                // and all the engine holds.
+                {"decode_graphs_captured", core.decode_graphs_captured() - graphs_before},
+                {"decode_graphs_held", core.decode_graphs_captured()}};
     };
 
     for (int64_t i = 0; i < o.warmup; ++i) {

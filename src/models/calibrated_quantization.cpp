@@ -101,6 +101,10 @@ CalibratedQuantizationReport quantize_int4_awq(Model& model, const CalibrationSt
         Tensor x = st.sample_tensor();
         const int64_t in = x.size(1);
         const int64_t group = int4_group_for(in, options.group);
+        if (group == 0)
+            fail(StatusCode::kUnimplemented, "AWQ: ", g.where, " reads ", in,
+                 " columns, which no INT4 group of a multiple of 32 divides (--quantize int4 at load leaves such "
+                 "projections 16-bit)");
         std::vector<Tensor> weights;
         for (Linear* l : g.members) weights.push_back(work.at(l));
         const quant::AwqScales found =

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/logging.h"
 #include "models/layers.h"
 #include "ops/ops.h"
 
@@ -32,7 +33,7 @@ int64_t int4_group_for(int64_t in, int64_t group) {
     if (in % group == 0) return group;
     for (int64_t g = (std::min(group, in) / 32) * 32; g >= 32; g -= 32)
         if (in % g == 0) return g;
-    fail(StatusCode::kUnimplemented, "INT4 needs an input width divisible by 32, not ", in);
+    return 0;
 }
 
 std::string quantized_formats(const ModelWeights& w) {
@@ -57,6 +58,7 @@ void quantize_linear_int8(Linear& l, const Tensor& w) {
 void quantize_linear_int4(Linear& l, const Tensor& w, int64_t group) {
     const int64_t out = w.size(0), in = w.size(1);
     group = int4_group_for(in, group);
+    if (group == 0) fail(StatusCode::kUnimplemented, "INT4 needs an input width divisible by 32, not ", in);
     Tensor q = Tensor::empty({out, in / 2}, DType::kU8, w.device());
     Tensor scale = Tensor::empty({out, in / group}, DType::kF16, w.device());
     Tensor zero = Tensor::empty({out, in / group}, DType::kU8, w.device());
@@ -92,17 +94,30 @@ void quantize_linear_fp8_block(Linear& l, const Tensor& w) {
 void quantize_weights(ModelWeights& w, WeightQuantization q, Device device) {
     (void)device;  // the ops run where the weights are
     if (q == WeightQuantization::kNone) return;
+    int64_t kept = 0, kept_width = 0;
     for_each_quantizable_linear(w, [&](Linear& l) {
         if (l.format != WeightFormat::kDense) return;
         const Tensor dense = l.w;
         switch (q) {
             case WeightQuantization::kInt8: quantize_linear_int8(l, dense); break;
-            case WeightQuantization::kInt4: quantize_linear_int4(l, dense, kDefaultInt4Group); break;
+            case WeightQuantization::kInt4:
+                // As llama.cpp does for rows its blocks do not divide: such a projection keeps its
+                // 16-bit weights rather than refusing the whole model.
+                if (int4_group_for(dense.size(1), kDefaultInt4Group) > 0) {
+                    quantize_linear_int4(l, dense, kDefaultInt4Group);
+                } else {
+                    ++kept;
+                    kept_width = dense.size(1);
+                }
+                break;
             case WeightQuantization::kFp8: quantize_linear_fp8(l, dense); break;
             case WeightQuantization::kFp8Block: quantize_linear_fp8_block(l, dense); break;
             case WeightQuantization::kNone: break;
         }
     });
+    if (kept > 0)
+        log::warn("INT4: ", kept, " projections stay 16-bit: no multiple of 32 divides their input width (",
+                  kept_width, " for one) to group it");
 }
 
 }  // namespace turbolm

@@ -35,7 +35,8 @@ template <typename Fn>
 void for_each_quantizable_linear(ModelWeights& w, Fn&& fn);
 
 // The group size INT4 uses for a projection with `in` input columns: `group` when it divides `in`,
-// else the largest multiple of 32 below it that does (small models); throws when there is none.
+// else the largest multiple of 32 below it that does (small models); 0 when there is none, and
+// quantizing at load leaves such a projection 16-bit.
 int64_t int4_group_for(int64_t in, int64_t group);
 
 // The formats of the layers' projections, "int4" or "int4, int8" (in WeightFormat order), or "" when

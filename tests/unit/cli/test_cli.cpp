@@ -146,6 +146,8 @@ TEST(Cli, BenchModesReportEveryRequest) {
                 median == off["passes_output_tokens_per_second"][1].get<double>());
     EXPECT_EQ(off["prefix_cache"]["queried_tokens"].get<int64_t>(), 9 * 12);
     EXPECT_EQ(off["prefix_cache"]["hit_tokens"].get<int64_t>(), 0);
+    EXPECT_EQ(off["decode_graphs_captured"].get<int64_t>(), 0);  // no graphs on the CPU
+    EXPECT_EQ(off["decode_graphs_held"].get<int64_t>(), 0);
 
     const auto online_path = (dir.path() / "online.json").string();
     ASSERT_EQ(turbolm(common + online_path + " --mode online -n 8 --rate 200 --kv-fraction 0.01", &out), 0) << out;
