@@ -134,8 +134,9 @@ describe("web page", { skip }, () => {
 
   test("stop aborts the stream, and the server cancels the request", async () => {
     // The demo model often ends early: this one request is made to run as long as the context
-    // allows, and stop is pressed at its first token, so that it cannot finish before the click
-    // even on a fast machine.
+    // allows, and stop is pressed at its first token by the page itself (an observer of the
+    // conversation clicks the button as the token is shown). A click from the test, a round trip
+    // later, could land after a fast machine had streamed all 470 tokens, with stop disabled again.
     await page.route("**/v1/chat/completions", (route) => {
       const body = JSON.parse(route.request().postData());
       route.continue({ postData: JSON.stringify({ ...body, max_tokens: 470, ignore_eos: true }) });
@@ -148,16 +149,20 @@ describe("web page", { skip }, () => {
       await page.click("#clear");
       assert.equal(await page.locator(".message").count(), 0);
       await page.fill("#prompt", "Tell me everything.");
+      await page.evaluate(() => {
+        const observer = new MutationObserver(() => {
+          const last = [...document.querySelectorAll(".message.assistant")].at(-1);
+          if (!last || last.querySelector(".content").textContent.length === 0) return;
+          observer.disconnect();
+          document.getElementById("stop").click();
+        });
+        observer.observe(document.getElementById("messages"), { childList: true, subtree: true, characterData: true });
+      });
       await page.click("#send");
       const answer = page.locator(".message.assistant").last();
-      await page.waitForFunction(() => {
-        const last = [...document.querySelectorAll(".message.assistant")].at(-1);
-        return last.querySelector(".content").textContent.length > 0;
-      }, null, { timeout: 30_000 }).catch(async (e) => {
+      await answer.and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 }).catch(async (e) => {
         throw new Error(`${e.message}; the answer (${await answer.getAttribute("data-state")}): ${await answer.innerText()}`);
       });
-      await page.click("#stop");
-      await answer.and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 5_000 });
       assert.equal(await page.locator("#send").isEnabled(), true);
     } finally {
       await page.unroute("**/v1/chat/completions");
